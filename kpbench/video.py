@@ -1,0 +1,153 @@
+"""Reading videos (any OpenCV-readable file) and folders of frames, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from kpbench.errors import DataError
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".seq"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+class VideoReader:
+    """Frames of one video file or one folder of frame images, as RGB uint8.
+
+    Args:
+        path: a video file, or a folder whose image files (sorted by name) are the frames.
+
+    Raises:
+        DataError: the file cannot be opened or has no decodable frame.
+
+    Attributes:
+        name: file stem (or folder name).
+        num_frames: number of frames (decoded count for files whose header lies).
+        fps: frames per second (from the container; 30.0 for folders of frames).
+        width, height: frame size in pixels.
+    """
+
+    def __init__(self, path: str | Path):
+        import cv2
+
+        self.path = Path(path)
+        self.name = self.path.stem if self.path.is_file() else self.path.name
+        self._frames: list[Path] | None = None
+        if self.path.is_dir():
+            self._frames = sorted(
+                p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not self._frames:
+                raise DataError(f"{self.path}: folder has no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            first = self._imread(self._frames[0])
+            self.height, self.width = first.shape[:2]
+            self.num_frames = len(self._frames)
+            self.fps = 30.0
+            return
+        if not self.path.exists():
+            raise DataError(f"{self.path}: video file not found")
+        cap = cv2.VideoCapture(str(self.path))
+        ok, frame = (cap.read() if cap.isOpened() else (False, None))
+        if not ok or frame is None:
+            cap.release()
+            raise DataError(
+                f"{self.path}: cannot decode this video with OpenCV (corrupt or unsupported codec); "
+                "re-encode it, e.g. `ffmpeg -i in -c:v libx264 out.mp4`"
+            )
+        self.height, self.width = frame.shape[:2]
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0) or 30.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        cap.release()
+        self.num_frames = count if count > 0 else self._count_frames()
+
+    def __repr__(self) -> str:
+        return f"VideoReader({str(self.path)!r}, frames={self.num_frames}, size={self.width}x{self.height})"
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    @staticmethod
+    def _imread(path: Path) -> np.ndarray:
+        import cv2
+
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise DataError(f"{path}: cannot read this image (corrupt or unsupported format)")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def _count_frames(self) -> int:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.path))
+        n = 0
+        while cap.grab():
+            n += 1
+        cap.release()
+        return n
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as ``(H, W, 3)`` uint8 RGB (random access; sequential reads are faster)."""
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"{self.path}: frame {index} out of range 0..{self.num_frames - 1}")
+        for _, frame in self.iter_frames([index]):
+            return frame
+        raise DataError(f"{self.path}: frame {index} could not be decoded")
+
+    def iter_frames(
+        self, indices: Iterable[int] | None = None, size: tuple[int, int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` for sorted ``indices`` (all frames if None), decoding sequentially.
+
+        Args:
+            indices: frame indices to yield; duplicates are yielded once.
+            size: optional ``(W, H)`` to resize each frame to (``cv2.INTER_AREA``).
+
+        Frames the decoder cannot produce (a truncated file) end the iteration early.
+        """
+        import cv2
+
+        wanted = range(self.num_frames) if indices is None else sorted(set(int(i) for i in indices))
+
+        def _resize(img: np.ndarray) -> np.ndarray:
+            if size is None or (img.shape[1], img.shape[0]) == tuple(size):
+                return img
+            return cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA)
+
+        if self._frames is not None:
+            for i in wanted:
+                yield i, _resize(self._imread(self._frames[i]))
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            pos = 0
+            for i in wanted:
+                if i - pos > 64:  # a long jump: seek instead of grabbing every frame
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                    pos = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
+                while pos < i:
+                    if not cap.grab():
+                        return
+                    pos += 1
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                pos += 1
+                yield i, _resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        finally:
+            cap.release()
+
+    def read_all(self, size: tuple[int, int] | None = None, indices: Iterable[int] | None = None) -> np.ndarray:
+        """Decode frames into one ``(N, H, W, 3)`` uint8 array (optionally resized to ``(W, H)``)."""
+        frames = [f for _, f in self.iter_frames(indices, size)]
+        if not frames:
+            raise DataError(f"{self.path}: no frame could be decoded")
+        return np.stack(frames)
+
+
+def is_video_path(path: Path) -> bool:
+    """True for a video file, or for a folder that holds frame images."""
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_SUFFIXES
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())

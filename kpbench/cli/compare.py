@@ -1,0 +1,36 @@
+"""``kpbench compare FOLDER``: many run records → one table (mean ± std over seeds) and plots."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="turn a folder of run records into a table and plots")
+    p.add_argument("folder", type=Path, nargs="?", default=Path("results"))
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--out", type=Path, help="write the table to this file instead of stdout")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="also write comparison plots (PNG) here")
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    from kpbench.compare import compare, format_table, plot_comparison
+
+    summary, warnings = compare(args.folder)
+    for w in warnings:
+        print(f"kpbench: warning: {w}", file=sys.stderr)
+    text = format_table(summary, args.format)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    if args.plots:
+        for p in plot_comparison(summary, args.plots):
+            print(f"wrote {p}", file=sys.stderr)
+    return 0

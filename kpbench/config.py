@@ -1,0 +1,90 @@
+"""Config resolution: method defaults < preset < ``--config file.yaml`` < ``--set key=value``.
+
+Configs are flat ``key -> value`` mappings. Keys starting with ``data.`` are options for the
+dataset's ``build`` (``--set data.max_videos=2``); every other key must be one the method
+declares in its defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kpbench.errors import ConfigError
+from kpbench.specs import MethodSpec
+
+PRESETS = ("smoke", "default", "paper")
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are read as YAML (``3`` → int, ``[1,2]`` → list)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set epochs=3")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
+    return out
+
+
+def load_config_file(path: str | Path | None) -> dict[str, Any]:
+    """Read a YAML (or JSON) mapping of config keys."""
+    import yaml
+
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {p}: file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {p}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {p}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def resolve(
+    spec: MethodSpec,
+    preset: str | None = None,
+    file_config: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge the layers for ``spec``; return ``(method_config, data_options)``.
+
+    Raises:
+        ConfigError: an unknown preset, or a key the method does not declare.
+    """
+    config = copy.deepcopy(dict(spec.defaults))
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if preset is not None:
+        if preset not in spec.presets:
+            known = ", ".join(sorted(spec.presets)) or "none"
+            raise ConfigError(f"unknown preset {preset!r} for method {spec.name}; presets: {known}")
+        layers.append((f"preset {preset}", spec.presets[preset]))
+    layers += [("--config", file_config or {}), ("--set", overrides or {})]
+    data_options: dict[str, Any] = {}
+    for origin, layer in layers:
+        for key, value in layer.items():
+            if key.startswith("data."):
+                data_options[key[5:]] = value
+                continue
+            if key not in config:
+                known = ", ".join(sorted(config))
+                raise ConfigError(f"{origin}: unknown key {key!r} for method {spec.name}; known keys: {known}")
+            config[key] = copy.deepcopy(value)
+    return config, data_options
+
+
+def canonical(config: Mapping[str, Any]) -> str:
+    """Canonical JSON text of a config (sorted keys), for hashing and display."""
+    return json.dumps(config, sort_keys=True, default=str)

@@ -1,0 +1,215 @@
+"""The plugin manager: built-ins and third-party plugins, all through the ``kpbench`` entry points.
+
+A plugin that fails to import, register or answer a hook is kept as data (name, source,
+error) for ``kpbench list`` and the log; it never takes the other plugins down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from kpbench import hookspecs
+from kpbench.errors import PluginError
+from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec
+
+log = logging.getLogger("kpbench")
+
+ENTRY_POINT_GROUP = "kpbench"
+_HOOKS = {
+    "datasets": ("kpbench_datasets", DatasetSpec),
+    "methods": ("kpbench_methods", MethodSpec),
+    "metrics": ("kpbench_metrics", MetricSpec),
+}
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``kpbench list`` shows it.
+
+    Attributes:
+        name: the entry-point (or registration) name.
+        source: ``"built-in"``, ``"<distribution> <version>"`` or ``"in-process"``.
+        error: why it could not be used, or None when it works.
+        provides: record names per kind (``{"methods": ["bkind"]}``).
+    """
+
+    name: str
+    source: str
+    error: str | None = None
+    provides: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Entry:
+    """A record (dataset/method/metric spec) and the plugin that offered it."""
+
+    spec: Any
+    plugin: PluginInfo
+
+
+class Registry:
+    """Plugins and what they offer, validated and de-duplicated.
+
+    Args:
+        load_entrypoints: load every installed distribution's ``kpbench`` entry points
+            (the built-ins are installed the same way).
+    """
+
+    def __init__(self, load_entrypoints: bool = True):
+        self.pm = pluggy.PluginManager("kpbench")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._cache: dict[str, dict[str, Entry]] | None = None
+        if load_entrypoints:
+            self._load_entrypoints()
+
+    # -- registration -------------------------------------------------------------------------
+    def _load_entrypoints(self) -> None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            if dist is not None and dist.metadata["Name"] == "kpbench":
+                source = "built-in"
+            elif dist is not None:
+                source = f"{dist.metadata['Name']} {dist.version}"
+            else:
+                source = "entry point"
+            if ep.name in self.plugins:
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin is data, not a crash
+                self._broken(ep.name, source, f"import failed: {type(exc).__name__}: {exc}")
+                continue
+            self.register(obj, name=ep.name, source=source)
+
+    def _broken(self, name: str, source: str, error: str) -> None:
+        self.plugins[name] = PluginInfo(name, source, error)
+        log.warning("plugin %r (%s) is disabled: %s", name, source, error)
+
+    def register(self, plugin: object, name: str | None = None, source: str = "in-process") -> PluginInfo:
+        """Register a plugin object or module carrying ``@kpbench.hookimpl`` functions."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except Exception as exc:
+            try:
+                self.pm.unregister(name=name)
+            except Exception:
+                pass
+            self._broken(name, source, f"registration failed: {type(exc).__name__}: {exc}")
+            return self.plugins[name]
+        info = PluginInfo(name, source)
+        self.plugins[name] = info
+        self._cache = None
+        return info
+
+    def unregister(self, name: str) -> None:
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        self.plugins.pop(name, None)
+        self._cache = None
+
+    # -- collecting records ---------------------------------------------------------------------
+    def _collect(self) -> dict[str, dict[str, Entry]]:
+        if self._cache is not None:
+            return self._cache
+        out: dict[str, dict[str, Entry]] = {kind: {} for kind in _HOOKS}
+        for info in self.plugins.values():
+            info.provides = {}
+        for kind, (hook_name, record_type) in _HOOKS.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                info = self.plugins.get(impl.plugin_name)
+                if info is None or info.error:
+                    continue
+                try:
+                    records = list(impl.function() or [])
+                    bad = [r for r in records if not isinstance(r, record_type)]
+                    if bad:
+                        raise TypeError(f"{hook_name} returned {type(bad[0]).__name__}, expected {record_type.__name__}")
+                except Exception as exc:
+                    info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                    log.warning("plugin %r (%s) is disabled: %s", info.name, info.source, info.error)
+                    continue
+                for rec in records:
+                    key = rec.name if kind != "metrics" else f"{rec.task}/{rec.name}"
+                    if key in out[kind]:
+                        other = out[kind][key].plugin
+                        log.warning(
+                            "%s %r is offered by plugin %r (%s) and by %r (%s); using the first",
+                            kind[:-1], key, other.name, other.source, info.name, info.source,
+                        )
+                        continue
+                    out[kind][key] = Entry(rec, info)
+                    info.provides.setdefault(kind, []).append(rec.name)
+        # a plugin disabled by a failing hook offers nothing at all
+        for kind in out:
+            out[kind] = {k: e for k, e in out[kind].items() if not e.plugin.error}
+        self._cache = out
+        return out
+
+    def datasets(self) -> dict[str, Entry]:
+        return self._collect()["datasets"]
+
+    def methods(self) -> dict[str, Entry]:
+        return self._collect()["methods"]
+
+    def metrics(self, task: str | None = None) -> list[MetricSpec]:
+        specs = [e.spec for e in self._collect()["metrics"].values()]
+        return [m for m in specs if task is None or m.task == task]
+
+    def errors(self) -> list[PluginInfo]:
+        self._collect()
+        return [p for p in self.plugins.values() if p.error]
+
+    def method(self, name: str) -> MethodSpec:
+        entries = self.methods()
+        if name not in entries:
+            raise PluginError(_unknown("method", name, entries, self.errors()))
+        return entries[name].spec
+
+    def dataset(self, name: str) -> DatasetSpec:
+        entries = self.datasets()
+        if name not in entries:
+            raise PluginError(_unknown("dataset", name, entries, self.errors()))
+        return entries[name].spec
+
+    def pairs(self) -> list[tuple[str, str, list[str]]]:
+        """Every (dataset, method, shared tasks) that can run."""
+        out = []
+        for d in self.datasets().values():
+            for m in self.methods().values():
+                shared = [t for t in m.spec.tasks if t in d.spec.tasks]
+                if shared:
+                    out.append((d.spec.name, m.spec.name, shared))
+        return out
+
+
+def _unknown(kind: str, name: str, entries: dict, errors: list[PluginInfo]) -> str:
+    msg = f"unknown {kind} {name!r}; available: {', '.join(sorted(entries)) or 'none'}"
+    broken = [p.name for p in errors]
+    if broken:
+        msg += f" (plugins that failed to load: {', '.join(broken)}; see `kpbench list`)"
+    return msg
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry (built on first use)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry()
+    return _REGISTRY
+
+
+def reset_registry(registry: Registry | None = None) -> None:
+    """Replace the process-wide registry (tests use this for isolation)."""
+    global _REGISTRY
+    _REGISTRY = registry

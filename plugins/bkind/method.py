@@ -1,0 +1,238 @@
+"""BKinD as a kpbench method: training loop, evaluation by regression, exports, timing hooks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kpbench.method import Method
+from kpbench_plugins.bkind.data import decode_segment, resize_square, to_tensor, training_pairs
+from kpbench_plugins.bkind.export import save_keypoints, save_overlay_image, save_overlay_video
+from kpbench_plugins.bkind.losses import bkind_loss, PerceptualLoss
+from kpbench_plugins.bkind.model import BKinD
+from kpbench_plugins.bkind.preprocess import make_preprocess
+
+
+def to_pixels(pred: dict, image_size: tuple[int, int], heatmap_size: int) -> dict:
+    """Map the model's [-1, 1] soft-argmax coordinates to pixels of the original ``(W, H)`` frame.
+
+    The soft-argmax grid ``linspace(-1, 1, n)`` puts -1 and 1 on the centres of the first and last
+    heatmap pixels, so ``x_px = ((u + 1) / 2 · (n − 1) + 0.5) · W / n − 0.5`` (pixel centres at
+    integers). Variances scale by the square of that slope, the covariance by both slopes.
+    """
+    w, h = image_size
+    n = heatmap_size
+    sx, sy = (n - 1) * w / (2 * n), (n - 1) * h / (2 * n)
+    kp = pred["keypoints"]
+    px = np.stack([(kp[..., 0] + 1) * sx + w / (2 * n) - 0.5, (kp[..., 1] + 1) * sy + h / (2 * n) - 0.5], -1)
+    cov = pred["covariance"] * np.array([sx * sx, sy * sy, sx * sy])
+    return {"keypoints": px, "confidence": pred["confidence"], "covariance": cov}
+
+
+def evenly(items: list, n: int | None) -> list:
+    """At most ``n`` items spread evenly over ``items`` (all when ``n`` is None or larger)."""
+    if n is None or len(items) <= n:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+class BKinDMethod(Method):
+    """The BKinD model plus its recipe (``config`` is the resolved flat config)."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.model = BKinD(
+            num_keypoints=config["num_keypoints"],
+            image_size=config["image_size"],
+            backbone=config["backbone"],
+            decoder_channels=tuple(config["decoder_channels"]),
+            head_channels=config["head_channels"],
+            gaussian_vars=tuple(config["gaussian_vars"]),
+            encoder_weights=config["encoder_weights"] or None,
+        )
+        self.loss = PerceptualLoss(mode=config["perceptual"], weights=config["vgg_weights"] or None)
+        self.preprocess = make_preprocess(config["preprocess"], lower=config["hsv_lower"], upper=config["hsv_upper"])
+        self.optimizer = None
+        self.epoch = config["curriculum"]  # timing steps run with every loss switched on
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- training -----------------------------------------------------------------------------
+    def _optimizer(self):
+        c = self.config
+        opt = torch.optim.SGD(self.model.parameters(), lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"])
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=c["lr_step_epochs"], gamma=0.1)
+        return opt, sched
+
+    def _autocast(self):
+        on_cuda = self.device.type == "cuda"
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda and bool(self.config["amp"]))
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else x
+
+    def _step(self, frame_t, frame_tT, epoch: int) -> dict[str, float]:
+        with self._autocast():
+            total, parts = bkind_loss(self.model, self._prepare(frame_t), self._prepare(frame_tT), epoch,
+                                      curriculum=self.config["curriculum"], perceptual=self.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return {"loss": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
+
+    def fit(self, data, ctx) -> None:
+        c = self.config
+        if c["channels_last"]:
+            self.model.to(memory_format=torch.channels_last)
+        self.loss.to(self.device)
+        pairs = training_pairs(data, c, self.preprocess)
+        ctx.note("training_pairs", len(pairs))
+        ctx.note("encoder_weights", self.model.encoder_weights_source)
+        ctx.note("perceptual_loss", self.loss.source)
+        ctx.note("preprocess", c["preprocess"] or "none")
+        gen = torch.Generator().manual_seed(ctx.seed)
+        loader = torch.utils.data.DataLoader(pairs, batch_size=c["batch_size"], shuffle=True, generator=gen,
+                                             drop_last=len(pairs) > c["batch_size"])
+        self.optimizer, sched = self._optimizer()
+        start = 0
+        state = ctx.load_checkpoint()
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start = int(state["epoch"]) + 1
+            ctx.note("resumed_from_epoch", start)
+        steps = c["steps_per_epoch"] or len(loader)
+        for epoch in range(start, c["epochs"]):
+            self.model.train()
+            sums: dict[str, float] = defaultdict(float)
+            n = 0
+            batches = ctx.progress(loader, total=min(steps, len(loader)), desc=f"bkind epoch {epoch}")
+            for n, (frame_t, frame_tT) in enumerate(batches, start=1):
+                for k, v in self._step(frame_t, frame_tT, epoch).items():
+                    sums[k] += v
+                if n >= steps:
+                    break
+            sched.step()
+            ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in sums.items()})
+            ctx.save_checkpoint({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                                 "scheduler": sched.state_dict(), "epoch": epoch})
+        self.epoch = c["epochs"]
+
+    # -- inference ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def detect(self, frames: np.ndarray, image_size: tuple[int, int]) -> dict:
+        """Keypoints on square-resized frames ``(N, S, S, 3)`` uint8, in px of a ``(W, H)`` frame."""
+        self.model.eval()
+        out = defaultdict(list)
+        hm = self.config["image_size"] // 4
+        for i in range(0, len(frames), self.config["eval_batch_size"]):
+            with self._autocast():
+                pred = self.model.detect(self._prepare(to_tensor(frames[i : i + self.config["eval_batch_size"]])))
+            hm = pred["heatmaps"].shape[-1]
+            for k in ("keypoints", "confidence", "covariance"):
+                out[k].append(pred[k].float().cpu().numpy())
+        merged = {k: np.concatenate(v) for k, v in out.items()}
+        return to_pixels(merged, image_size, hm)
+
+    def _frames_px(self, frames) -> tuple[np.ndarray, np.ndarray]:
+        from kpbench.errors import DataError
+
+        sizes = {f.image_size for f in frames}
+        if len(sizes) > 1:
+            raise DataError(f"labelled frames have different sizes {sorted(sizes)}; evaluate each size separately")
+        size = sizes.pop()
+        imgs = np.stack([resize_square(f.load(), self.config["image_size"], self.preprocess) for f in frames])
+        return self.detect(imgs, size)["keypoints"], np.stack([f.keypoints for f in frames])
+
+    def evaluate(self, data, ctx) -> dict:
+        from kpbench.metrics.discovery import baseline_grid, baseline_random
+
+        c = self.config
+        fit = evenly(list(data.labeled_frames("train")), c["eval_fit_frames"])
+        test = evenly(list(data.labeled_frames("test")), c["eval_test_frames"])
+        self.export(data, ctx)
+        if not fit or not test:
+            reason = f"no labelled frames in the {'train' if not fit else 'test'} split: regression metrics skipped"
+            ctx.note("metrics_unavailable", reason)
+            return {"metrics_unavailable": reason}
+        fit_disc, fit_gt = self._frames_px(fit)
+        test_disc, test_gt = self._frames_px(test)
+        ev = {"fit_discovered": fit_disc, "fit_annotated": fit_gt, "test_discovered": test_disc,
+              "test_annotated": test_gt, "image_size": fit[0].image_size}
+        ctx.note("evaluation", {"fit_frames": len(fit), "test_frames": len(test),
+                                "protocol": "least squares without bias, discovered -> annotated, in coordinates "
+                                            "normalised by (W, H); fitted on train-split labelled frames, scored on "
+                                            "test-split labelled frames"})
+        ev["baselines"] = {"random": baseline_random(ev, seed=ctx.seed), "grid": baseline_grid(ev)}
+        return ev
+
+    def export(self, data, ctx) -> None:
+        """Discovered keypoints per video (npz), an overlay PNG and a short overlay MP4."""
+        c = self.config
+        by_video: dict[str, list] = defaultdict(list)
+        for item in data.videos():
+            by_video[item.name].append(item)
+        first = None
+        for name, items in by_video.items():
+            reader = items[0].reader
+            idx_all, preds = [], []
+            for item in items:
+                frames, idx = decode_segment(item, c["image_size"], c["export_max_frames"], self.preprocess)
+                if len(idx):
+                    preds.append(self.detect(frames, (reader.width, reader.height)))
+                    idx_all.append(idx)
+            if not preds:
+                continue
+            pred = {k: np.concatenate([p[k] for p in preds]) for k in preds[0]}
+            index = np.concatenate(idx_all)
+            order = np.argsort(index)
+            pred = {k: v[order] for k, v in pred.items()}
+            path = save_keypoints(ctx.run_dir / "keypoints" / f"{name}.npz", reader.path, reader.fps,
+                                  (reader.width, reader.height), pred, index[order])
+            ctx.add_artifact(f"keypoints/{name}", path)
+            if first is None:
+                first = (reader, pred, index[order])
+        if first is None:
+            return
+        reader, pred, index = first
+        n = min(len(index), c["overlay_frames"])
+        clip = list(reader.iter_frames(index[:n]))
+        picks = np.linspace(0, len(clip) - 1, min(4, len(clip))).round().astype(int)
+        img = save_overlay_image(ctx.run_dir / "overlay.png", [clip[i][1] for i in picks], [pred["keypoints"][i] for i in picks])
+        ctx.add_artifact("overlay_image", img)
+        vid = save_overlay_video(ctx.run_dir / "overlay.mp4", (f for _, f in clip), pred["keypoints"][:n], reader.fps)
+        ctx.add_artifact("overlay_video", vid)
+
+    # -- FLOPs and timing ---------------------------------------------------------------------
+    def flops_inputs(self) -> tuple:
+        s = self.config["image_size"]
+        return (torch.zeros(1, 3, s, s, device=self.device), torch.zeros(1, 3, s, s, device=self.device))
+
+    def timing_batch(self, data, batch_size: int):
+        s = self.config["image_size"]
+        item = next((v for v in data.videos("train")), None)
+        if item is not None:
+            frames, _ = decode_segment(item, s, batch_size + self.config["frame_gap"], self.preprocess)
+        if item is None or len(frames) <= self.config["frame_gap"]:
+            frames = np.random.default_rng(0).integers(0, 255, (batch_size + self.config["frame_gap"], s, s, 3), dtype=np.uint8)
+        gap = self.config["frame_gap"]
+        idx = np.arange(batch_size) % max(1, len(frames) - gap)
+        return self._prepare(to_tensor(frames[idx])), self._prepare(to_tensor(frames[idx + gap]))
+
+    def train_step(self, batch) -> float:
+        if self.optimizer is None:
+            self.optimizer, _ = self._optimizer()
+        self.model.train()
+        return self._step(batch[0], batch[1], self.epoch)["loss"]
+
+    def infer(self, batch):
+        self.model.eval()
+        with self._autocast():
+            return self.model.detect(batch[0])

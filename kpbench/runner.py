@@ -243,8 +243,14 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
 
 
 def score(metric_specs, evaluation) -> dict:
-    """Apply every metric of the task to an evaluation record."""
-    out = {}
+    """Apply every metric of the task to an evaluation record.
+
+    An evaluation with ``metrics_unavailable`` (e.g. videos without any labels: discovery and
+    exports only) is scored by no metric; the reason goes into the record's notes.
+    """
+    out: dict = {}
+    if evaluation.get("metrics_unavailable"):
+        return out
     for m in metric_specs:
         out[m.name] = {"value": float(m.fn(evaluation)), "unit": m.unit, "higher_is_better": m.higher_is_better}
     return out

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from kpbench_plugins.bkind.model import IMAGENET_MEAN, IMAGENET_STD, render_gaussians
 from torch import nn
 
 from kpbench.errors import ConfigError, DataError
 from kpbench.weights import TORCHVISION_FILES, find_weights, load_state_dict
+from kpbench_plugins.bkind.model import IMAGENET_MEAN, IMAGENET_STD, render_gaussians
 
 #: Indices in ``torchvision.models.vgg19().features`` of relu1_2, relu2_2, relu3_2, relu4_2, relu5_2.
 VGG_TAPS = (3, 8, 13, 22, 31)

@@ -6,13 +6,13 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+
+from kpbench.method import Method
 from kpbench_plugins.bkind.data import decode_segment, resize_square, to_tensor, training_pairs
 from kpbench_plugins.bkind.export import save_keypoints, save_overlay_image, save_overlay_video
 from kpbench_plugins.bkind.losses import PerceptualLoss, bkind_loss
 from kpbench_plugins.bkind.model import BKinD
 from kpbench_plugins.bkind.preprocess import make_preprocess
-
-from kpbench.method import Method
 
 
 def to_pixels(pred: dict, image_size: tuple[int, int], heatmap_size: int) -> dict:

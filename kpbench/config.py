@@ -29,10 +29,22 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set epochs=3")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key.strip()] = _scalar(yaml.safe_load(raw)) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
     return out
+
+
+def _scalar(value: Any) -> Any:
+    """What YAML 1.1 leaves as text but people mean as values: ``1e-3``, ``none``."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("none", "null"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def load_config_file(path: str | Path | None) -> dict[str, Any]:

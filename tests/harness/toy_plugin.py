@@ -94,7 +94,7 @@ class ToyMethod(Method):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     def fit(self, data, ctx):
         frames = [f for v in data.videos("train") for _, f in v.reader.iter_frames(v.frame_range)]

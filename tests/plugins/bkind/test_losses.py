@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from kpbench_plugins.bkind import losses as L
-from kpbench_plugins.bkind.model import IMAGENET_MEAN, IMAGENET_STD, BKinD, render_gaussians
 from torch import nn
 
 from kpbench import weights
 from kpbench.errors import ConfigError, DataError
+from kpbench_plugins.bkind import losses as L
+from kpbench_plugins.bkind.model import IMAGENET_MEAN, IMAGENET_STD, BKinD, render_gaussians
 
 SMALL = {
     "backbone": "resnet18",

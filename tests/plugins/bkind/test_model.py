@@ -6,15 +6,15 @@ import math
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from kpbench import weights
+from kpbench.errors import ConfigError
 from kpbench_plugins.bkind.model import (
     BKinD,
     heatmaps_to_keypoints,
     render_gaussians,
 )
-from torch.utils.flop_counter import FlopCounterMode
-
-from kpbench import weights
-from kpbench.errors import ConfigError
 
 SMALL = {
     "backbone": "resnet18",

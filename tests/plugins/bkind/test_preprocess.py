@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kpbench_plugins.bkind.preprocess import colour_mask, make_preprocess
 from matplotlib.colors import rgb_to_hsv
 
 from kpbench.errors import ConfigError, DataError
+from kpbench_plugins.bkind.preprocess import colour_mask, make_preprocess
 
 BLUE, NAVY, WHITE, GREY, SHADOW, RED, GREEN = (
     (0, 0, 255),

@@ -1,0 +1,355 @@
+"""The ``video`` dataset: a folder of a user's clips, with the labels they already have.
+
+What is found, anywhere below the folder (hidden, ``__*`` and ``cache`` folders and DeepLabCut
+``labeled-data/`` folders are not searched for videos):
+
+* videos: every OpenCV-readable file with a suffix in :data:`kpbench.video.VIDEO_SUFFIXES`, and
+  every folder of frame images. An unreadable video is skipped and reported in
+  ``notes["skipped"]`` as ``"file: reason"`` (and logged), never crashed on.
+* labels (optional; readers in :mod:`kpbench_plugins.video.labels` and ``.dlc``): a DeepLabCut
+  project (``config.yaml`` + ``labeled-data/<video>/CollectedData_<scorer>.h5|.csv``; stills),
+  SLEAP ``.slp`` files (per-frame keypoints of a video, matched by the video's file name or the
+  ``.slp``'s stem; ``*.predictions.slp`` model outputs are ignored), COCO keypoints json files
+  (named ``*keypoints*.json`` or inside an ``annotations/`` folder; labelled stills, one per
+  person), and per-frame phase / behaviour tables ``<video stem>.phases.csv``,
+  ``<stem>.behavior.csv`` or ``<stem>.csv`` next to a video (the vocabulary is the sorted
+  union of the names over the folder; frames without a label are ``-1``).
+
+Splits, with ``f = test_fraction``:
+
+* a video with per-frame keypoints (SLEAP, synthetic scenes): frames ``[0, floor((1-f)·T))``
+  are the ``"train"`` segment and the rest the ``"test"`` segment, two :class:`VideoItem` over
+  one reader, so discovery training never sees a test frame;
+* a video without keypoints: the whole video is ``"train"``;
+* labelled stills (DeepLabCut, COCO): sorted by image path, the first ``floor((1-f)·N)``
+  images are ``"train"`` and the rest ``"test"`` (all persons of one image stay together).
+
+Tasks: ``discovery2d`` and ``alignment`` when a video is readable, ``pose2d`` when labelled
+keypoints exist. Every label source must name the same keypoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kpbench.dataset import KeypointDataset, LabeledFrame, VideoItem
+from kpbench.errors import ConfigError, DataError
+from kpbench.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
+from kpbench_plugins.video import dlc
+from kpbench_plugins.video import labels as lab
+
+log = logging.getLogger(__name__)
+
+HINT = "pass --data-dir FOLDER with video files or frame folders, or `kpbench data synth video --out DIR`"
+PHASE_SUFFIXES = (".phases.csv", ".behavior.csv", ".behaviour.csv", ".csv")
+
+
+@dataclass
+class _Found:
+    """What a walk over the folder found."""
+
+    videos: list[Path] = field(default_factory=list)
+    slp: list[Path] = field(default_factory=list)
+    coco: list[Path] = field(default_factory=list)
+    dlc: list[Path] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _skip_dir(name: str) -> bool:
+    return name.startswith((".", "__")) or name.lower() == "cache"
+
+
+def _discover(root: Path) -> _Found:
+    """Walk ``root`` for videos, frame folders and label files (sorted, deterministic)."""
+    found = _Found()
+    for here, dirs, files in os.walk(root):
+        folder = Path(here)
+        if "labeled-data" in dirs:
+            found.dlc.append(folder)
+        dirs[:] = sorted(d for d in dirs if d != "labeled-data" and not _skip_dir(d))
+        for name in sorted(files):
+            path, low = folder / name, name.lower()
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                found.videos.append(path)
+            elif low.endswith(".predictions.slp"):
+                found.ignored.append(
+                    f"{path.relative_to(root)}: SLEAP model predictions, not labels"
+                )
+            elif low.endswith(".slp"):
+                found.slp.append(path)
+            elif low.endswith(".json") and ("keypoints" in low or folder.name == "annotations"):
+                found.coco.append(path)
+        if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
+            found.videos.append(folder)
+            if folder != root:
+                dirs[:] = []  # a folder of frames is one video
+    found.videos.sort()
+    return found
+
+
+def _check_options(test_fraction, max_videos) -> None:
+    if not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
+        raise ConfigError(
+            f"data.test_fraction={test_fraction!r}: must be a number in [0, 1), e.g. --set data.test_fraction=0.2"
+        )
+    if max_videos is not None and (not isinstance(max_videos, int) or max_videos < 1):
+        raise ConfigError(
+            f"data.max_videos={max_videos!r}: must be a whole number >= 1 (or unset for all videos)"
+        )
+
+
+def _cut(n: int, test_fraction: float) -> int:
+    """Index of the first test element of ``n`` ordered elements."""
+    return int(np.floor((1.0 - test_fraction) * n + 1e-9))
+
+
+def _load_image(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(f"{path}: cannot read this image (corrupt or unsupported format)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class VideoFolderDataset(KeypointDataset):
+    """A folder of videos (and optional labels) as a :class:`KeypointDataset` (see the module doc).
+
+    Args:
+        root: the data folder.
+        test_fraction: fraction of each labelled video (frames) and of the labelled stills
+            (images) put in the ``"test"`` split, in [0, 1).
+        max_videos: open at most this many videos (sorted by path); None for all.
+
+    Raises:
+        DataError: the folder has no readable video and no labelled still, or a label file is
+            malformed, or label files disagree on keypoint names.
+    """
+
+    name = "video"
+
+    def __init__(self, root: Path, *, test_fraction: float = 0.2, max_videos: int | None = None):
+        super().__init__()
+        _check_options(test_fraction, max_videos)
+        self.root = Path(root)
+        self.test_fraction = float(test_fraction)
+        self._skipped: list[str] = []
+        found = _discover(self.root)
+        still_sets = [s for r in found.dlc for s in dlc.read_dlc_project(r)]
+        still_sets += [lab.read_coco(p) for p in found.coco]
+        still_dirs = {img.parent for s in still_sets for img in s.images}
+        tracks = [t for p in found.slp for t in lab.read_slp(p)]
+        self._check_names(
+            [(s.label_file, s.names, s.skeleton) for s in still_sets if len(s.images)]
+            + [(t.label_file, t.names, t.skeleton) for t in tracks]
+        )
+        candidates = [v for v in found.videos if v not in still_dirs]
+        readers = self._open(candidates, max_videos)
+        kps = self._match_tracks(readers, tracks)
+        phases = self._phases(readers)
+        self._items = [
+            i for r in readers for i in self._segments(r, kps.get(r.path), phases.get(r.path))
+        ]
+        self._stills = self._split_stills(still_sets)
+        for msg in (m for s in still_sets for m in s.skipped):
+            log.warning("video dataset: skipped %s", msg)
+            self._skipped.append(msg)
+        if not readers and not self._stills:
+            detail = f" (skipped: {'; '.join(self._skipped)})" if self._skipped else ""
+            raise DataError(f"no readable video or labelled image in {self.root}{detail}; {HINT}")
+        has_kp = bool(self._stills) or any(v.keypoints is not None for v in self._items)
+        self.tasks = ("discovery2d", "alignment") if readers else ()
+        self.tasks += ("pose2d",) if has_kp else ()
+        label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
+        label_files += [csv for csv, _ in phases.values()]
+        self.notes = {
+            "videos_found": len(candidates),
+            "video_files": [self._rel(r.path) for r in readers],
+            "skipped": list(self._skipped),
+            "ignored": found.ignored,
+            "label_files": [self._rel(p) for p in label_files],
+            "splits": {s: self._count(s) for s in ("train", "test")},
+        }
+
+    # -- pieces of __init__ ---------------------------------------------------------------------
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _skip(self, path: Path, reason: str) -> None:
+        msg = f"{self._rel(path)}: {reason}"
+        log.warning("video dataset: skipped %s", msg)
+        self._skipped.append(msg)
+
+    def _check_names(self, sources: list[tuple[Path, list[str], list[tuple[int, int]]]]) -> None:
+        if not sources:
+            return
+        first, self.keypoint_names = sources[0][0], list(sources[0][1])
+        for path, names, skeleton in sources:
+            if names != self.keypoint_names:
+                raise DataError(
+                    f"label files disagree on keypoint names: {first} has {self.keypoint_names}, {path} has {names}; "
+                    "keep label files of one skeleton in a data folder"
+                )
+            if skeleton and not self.skeleton:
+                self.skeleton = [tuple(e) for e in skeleton]
+
+    def _open(self, paths: list[Path], max_videos: int | None) -> list[VideoReader]:
+        readers: list[VideoReader] = []
+        for path in paths:
+            if max_videos is not None and len(readers) >= max_videos:
+                break
+            try:
+                readers.append(VideoReader(path))
+            except DataError as exc:
+                self._skip(path, str(exc).removeprefix(f"{path}: "))
+        return readers
+
+    def _match_tracks(
+        self, readers: list[VideoReader], tracks: list[lab.TrackLabels]
+    ) -> dict[Path, np.ndarray]:
+        """Per-frame keypoints ``(T, K, 2)`` per video path, from the SLEAP labels that name it."""
+        out: dict[Path, np.ndarray] = {}
+        owner: dict[Path, Path] = {}
+        for t in tracks:
+            wanted = Path(t.video.replace("\\", "/")).name
+            stem = t.label_file.name[: -len(".slp")]
+            hits = [r for r in readers if r.path.name == wanted]
+            hits = hits or [r for r in readers if r.name == stem]
+            hits.sort(key=lambda r: r.path.parent != t.label_file.parent)
+            if not hits:
+                self._skip(
+                    t.label_file, f"its video {wanted} is not in the folder (or is unreadable)"
+                )
+                continue
+            reader = hits[0]
+            if reader.path in owner:
+                raise DataError(
+                    f"{reader.path}: labelled by both {owner[reader.path]} and {t.label_file}; keep one"
+                )
+            last = int(t.frames[-1])
+            if last >= reader.num_frames:
+                raise DataError(
+                    f"{t.label_file}: labels frame {last} but {reader.path.name} has {reader.num_frames} frames; "
+                    "is it the right video?"
+                )
+            kp = np.full((reader.num_frames, len(t.names), 2), np.nan, np.float32)
+            kp[: len(t.keypoints)] = t.keypoints[: reader.num_frames]
+            out[reader.path], owner[reader.path] = kp, t.label_file
+        return out
+
+    def _phases(
+        self, readers: list[VideoReader]
+    ) -> dict[Path, tuple[Path, tuple[np.ndarray, dict[str, int]]]]:
+        """Per-frame labels ``(T,)`` (−1 = unlabelled) and the shared vocabulary, per video path."""
+        tables: dict[Path, tuple[Path, np.ndarray, list[str]]] = {}
+        for r in readers:
+            base = r.path.parent / (r.path.stem if r.path.is_file() else r.path.name)
+            for suffix in PHASE_SUFFIXES:
+                csv = base.with_name(base.name + suffix)
+                if not csv.is_file():
+                    continue
+                kind = lab.sniff_csv(csv)
+                if kind == "dlc":
+                    self._skip(csv, "a DeepLabCut table, not a per-frame label table")
+                    continue
+                frames, names = lab.read_phases(csv)
+                if len(frames) and frames.max() >= r.num_frames:
+                    raise DataError(
+                        f"{csv}: frame {int(frames.max())} is beyond {r.path.name}'s {r.num_frames} frames"
+                    )
+                tables[r.path] = (csv, frames, names)
+                break
+        every = sorted({n for _, _, names in tables.values() for n in names})
+        vocab = {n: i for i, n in enumerate(every)}
+        out = {}
+        for path, (csv, frames, names) in tables.items():
+            labels = np.full(next(r.num_frames for r in readers if r.path == path), -1, np.int64)
+            labels[frames] = [vocab[n] for n in names]
+            out[path] = (csv, (labels, vocab))
+        return out
+
+    def _segments(self, reader: VideoReader, kp: np.ndarray | None, phases=None) -> list[VideoItem]:
+        labels, vocab = phases[1] if phases is not None else (None, {})
+        if kp is None:
+            return [VideoItem(reader, "train", 0, None, None, labels, dict(vocab))]
+        cut = _cut(reader.num_frames, self.test_fraction)
+        parts = [("train", 0, cut), ("test", cut, reader.num_frames)]
+        return [VideoItem(reader, s, a, b, kp, labels, dict(vocab)) for s, a, b in parts if b > a]
+
+    def _split_stills(self, still_sets: list[lab.Stills]) -> list[tuple[str, LabeledFrame]]:
+        rows = [(img, s, i) for s in still_sets for i, img in enumerate(s.images)]
+        rows.sort(key=lambda r: (str(r[0]), r[1].ids[r[2]] or 0))
+        images = sorted({str(img) for img, _, _ in rows})
+        train = set(images[: _cut(len(images), self.test_fraction)])
+        out = []
+        for img, s, i in rows:
+            kp = s.keypoints[i]
+            if np.isnan(kp).all():
+                continue
+            ann = s.ids[i]
+            frame = LabeledFrame(
+                source=self._rel(img) + (f"#ann{ann}" if ann is not None else ""),
+                keypoints=kp.astype(np.float32),
+                image_size=s.sizes[i],
+                load=lambda p=img: _load_image(p),
+                video=img.parent.name if s.label_file.suffix.lower() in (".h5", ".csv") else None,
+            )
+            out.append(("train" if str(img) in train else "test", frame))
+        return out
+
+    def _count(self, split: str) -> dict[str, int]:
+        items = self.videos(split)
+        labelled = 0
+        for v in items:
+            if v.keypoints is not None:
+                seg = v.keypoints[v.frame_range.start : v.frame_range.stop]
+                labelled += int((~np.isnan(seg).all(axis=(1, 2))).sum())
+        return {
+            "videos": len(items),
+            "video_frames": sum(len(v.frame_range) for v in items),
+            "labeled_video_frames": labelled,
+            "labeled_stills": sum(1 for s, _ in self._stills if s == split),
+        }
+
+    # -- the KeypointDataset interface --------------------------------------------------------------
+    def videos(self, split: str | None = None) -> list[VideoItem]:
+        """Video segments of ``split`` (all if None)."""
+        return [v for v in self._items if split is None or v.split == split]
+
+    def labeled_frames(self, split: str) -> Sequence[LabeledFrame]:
+        """Labelled frames of the videos' ``split`` segments, then the labelled stills of ``split``."""
+        return list(super().labeled_frames(split)) + [f for s, f in self._stills if s == split]
+
+
+def build(
+    data_dir: Path | None = None, *, test_fraction: float = 0.2, max_videos: int | None = None, **_
+) -> VideoFolderDataset:
+    """The ``video`` dataset of ``data_dir`` (default ``$KPBENCH_DATA/video``).
+
+    Args:
+        data_dir: the folder of videos and labels.
+        test_fraction: fraction of labelled frames / stills in the ``"test"`` split, in [0, 1).
+        max_videos: open at most this many videos; None for all.
+
+    Raises:
+        DataError: the folder is missing or holds nothing usable (one line, with how to fix it).
+    """
+    if data_dir is None:
+        if "KPBENCH_DATA" not in os.environ:
+            raise DataError(
+                f"video dataset: no data folder given and $KPBENCH_DATA is not set; {HINT}"
+            )
+        data_dir = Path(os.environ["KPBENCH_DATA"]) / "video"
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"video dataset: folder {root} not found; {HINT}")
+    return VideoFolderDataset(root, test_fraction=test_fraction, max_videos=max_videos)

@@ -1,0 +1,228 @@
+"""DeepLabCut project labels: ``config.yaml`` and ``labeled-data/<video>/CollectedData_<scorer>``.
+
+:func:`read_dlc_config` reads the keypoint names and skeleton, :func:`read_dlc_table` one label
+table (``.csv`` or ``.h5``, single- or multi-animal, either row-index style), and
+:func:`read_dlc_project` both over a project's ``labeled-data/`` folders, as labelled stills.
+Pixels are ``(x, y)`` with NaN where a point is not labelled; a malformed file raises
+:class:`~kpbench.errors.DataError` naming it. pandas and yaml are imported on first use.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from kpbench.errors import DataError
+from kpbench_plugins.video.labels import Stills, image_size
+
+DLC_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
+
+
+def _edges(pairs, where: Path) -> list[tuple[str, str]]:
+    if pairs in (None, ""):
+        return []
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs
+    ):
+        raise DataError(f"{where}: 'skeleton' must be a list of [bodypart, bodypart] pairs")
+    return [(str(a), str(b)) for a, b in pairs]
+
+
+def read_dlc_config(path: Path) -> tuple[list[str], list[tuple[int, int]]]:
+    """Keypoint names and skeleton of a DeepLabCut ``config.yaml``.
+
+    Single-animal projects name keypoints by ``bodyparts``; multi-animal ones
+    (``multianimalproject: true``) by ``<individual>_<bodypart>`` over ``individuals`` ×
+    ``multianimalbodyparts``, then ``single_<bodypart>`` for ``uniquebodyparts``.
+
+    Args:
+        path: the project's ``config.yaml``.
+
+    Returns:
+        ``(names, skeleton)``: keypoint names and pairs of keypoint indices.
+    """
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(cfg, dict):
+        raise DataError(
+            f"{path}: a DeepLabCut config.yaml must be a mapping with a 'bodyparts' list"
+        )
+    pairs = _edges(cfg.get("skeleton"), path)
+    if cfg.get("multianimalproject"):
+        inds, parts = cfg.get("individuals"), cfg.get("multianimalbodyparts")
+        unique = cfg.get("uniquebodyparts") or []
+        if not isinstance(inds, list) or not isinstance(parts, list) or not inds or not parts:
+            raise DataError(
+                f"{path}: a multi-animal project needs 'individuals' and 'multianimalbodyparts' lists"
+            )
+        groups = [(str(i), [str(p) for p in parts]) for i in inds] + [
+            ("single", [str(p) for p in unique])
+        ]
+        names = [f"{ind}_{p}" for ind, ps in groups for p in ps]
+        index = {n: k for k, n in enumerate(names)}
+        skeleton = [
+            (index[f"{ind}_{a}"], index[f"{ind}_{b}"])
+            for ind, _ in groups
+            for a, b in pairs
+            if f"{ind}_{a}" in index and f"{ind}_{b}" in index
+        ]
+        return names, skeleton
+    parts = cfg.get("bodyparts")
+    if not isinstance(parts, list) or not parts:
+        raise DataError(f"{path}: 'bodyparts' must be a non-empty list of keypoint names")
+    names = [str(p) for p in parts]
+    index = {n: k for k, n in enumerate(names)}
+    return names, [(index[a], index[b]) for a, b in pairs if a in index and b in index]
+
+
+def _read_dlc_csv(path: Path):
+    import pandas as pd
+
+    with path.open(newline="") as fh:
+        rows = [row for _, row in zip(range(5), csv.reader(fh))]
+    if not rows or not rows[0] or rows[0][0].strip().lower() != "scorer":
+        first = rows[0][0] if rows and rows[0] else ""
+        raise DataError(
+            f"{path}: not a DeepLabCut label file (the first header row must start with 'scorer', found {first!r})"
+        )
+    n_header = next(
+        (i for i, r in enumerate(rows) if not r or r[0].strip().lower() not in DLC_LEVELS),
+        len(rows),
+    )
+    n_index = 1
+    while n_index < len(rows[0]) and rows[0][n_index] == "":
+        n_index += 1
+    try:
+        return pd.read_csv(path, header=list(range(n_header)), index_col=list(range(n_index)))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot parse this DeepLabCut CSV ({exc})") from None
+
+
+def read_dlc_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """Read a DeepLabCut ``CollectedData_<scorer>.csv`` or ``.h5`` label table.
+
+    Accepts 3 column levels ``(scorer, bodyparts, coords)`` or 4 ``(scorer, individuals,
+    bodyparts, coords)``, and rows indexed by string paths (``labeled-data/v/img0.png``) or by a
+    3-level MultiIndex ``(labeled-data, v, img0.png)``.
+
+    Args:
+        path: the ``.csv`` or ``.h5`` file.
+
+    Returns:
+        ``(images, names, keypoints)``: image paths as the file writes them (``/``-separated),
+        keypoint names (``<individual>_<bodypart>`` with 4 levels) and ``(N, K, 2)`` float32 px
+        with NaN where not labelled.
+    """
+    import pandas as pd
+
+    if path.suffix.lower() == ".h5":
+        try:
+            df = pd.read_hdf(path)
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            RuntimeError,
+        ) as exc:  # PyTables: RuntimeError
+            raise DataError(
+                f"{path}: cannot read this DeepLabCut .h5 table ({type(exc).__name__}: {exc})"
+            ) from None
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(
+                f"{path}: holds a {type(df).__name__}, not a DeepLabCut label DataFrame"
+            )
+    else:
+        df = _read_dlc_csv(path)
+    levels = df.columns.nlevels
+    if levels not in (3, 4):
+        raise DataError(
+            f"{path}: expected 3 header levels (scorer, bodyparts, coords) or 4 (scorer, individuals, "
+            f"bodyparts, coords), found {levels}"
+        )
+    cols = df.columns.droplevel(0)
+    coords = {str(c) for c in cols.get_level_values(-1)}
+    if not {"x", "y"} <= coords:
+        raise DataError(
+            f"{path}: the 'coords' header level must hold 'x' and 'y', found {sorted(coords)}"
+        )
+    keys = list(dict.fromkeys(tuple(map(str, c[:-1])) for c in cols))
+    names = ["_".join(k) for k in keys]
+    table = df.set_axis(pd.MultiIndex.from_tuples([tuple(map(str, c)) for c in cols]), axis=1)
+    try:
+        xy = [table.loc[:, [(*k, "x"), (*k, "y")]].to_numpy(dtype=np.float64) for k in keys]
+    except KeyError as exc:
+        raise DataError(f"{path}: a bodypart lacks its x or y column ({exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: non-numeric coordinate ({exc})") from None
+    keypoints = np.stack(xy, axis=1).astype(np.float32)
+    if isinstance(df.index, pd.MultiIndex):
+        images = ["/".join(map(str, i)) for i in df.index]
+    else:
+        images = [str(i).replace("\\", "/") for i in df.index]
+    return images, names, keypoints
+
+
+def _dlc_tables(folder: Path) -> list[Path]:
+    """``CollectedData_*.h5`` and ``.csv`` of a labelled-video folder, preferring .h5 per scorer."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.glob("CollectedData_*")):
+        if p.suffix.lower() in (".h5", ".csv") and (
+            p.stem not in found or p.suffix.lower() == ".h5"
+        ):
+            found[p.stem] = p
+    return [found[k] for k in sorted(found)]
+
+
+def read_dlc_project(root: Path) -> list[Stills]:
+    """Labelled stills of a DeepLabCut project: ``config.yaml`` + ``labeled-data/*/CollectedData_*``.
+
+    Without a ``config.yaml`` the keypoint names come from the tables. Bodyparts in the config
+    but absent from a table are NaN; bodyparts in a table but not in the config are an error.
+
+    Args:
+        root: the project folder (the parent of ``labeled-data/``).
+
+    Returns:
+        One :class:`Stills` per label table.
+    """
+    config = root / "config.yaml"
+    cfg_names, skeleton = read_dlc_config(config) if config.is_file() else (None, [])
+    out: list[Stills] = []
+    for folder in sorted(p for p in (root / "labeled-data").iterdir() if p.is_dir()):
+        for table in _dlc_tables(folder):
+            rel, names, kp = read_dlc_table(table)
+            if cfg_names is not None:
+                extra = [n for n in names if n not in cfg_names]
+                if extra:
+                    raise DataError(
+                        f"{table}: bodypart {extra[0]!r} is not among {config} bodyparts {cfg_names}"
+                    )
+                full = np.full((len(kp), len(cfg_names), 2), np.nan, np.float32)
+                full[:, [cfg_names.index(n) for n in names]] = kp
+                kp, names = full, list(cfg_names)
+            st = Stills(table, [], [], kp, names, skeleton if cfg_names is not None else [])
+            keep = []
+            for row, r in enumerate(rel):
+                image = root / r
+                image = image if image.is_file() else folder / Path(r).name
+                if not image.is_file():
+                    st.skipped.append(f"{table.name}: image {r} not found")
+                    continue
+                try:
+                    st.sizes.append(image_size(image))
+                except DataError as exc:
+                    st.skipped.append(f"{table.name}: {exc}")
+                    continue
+                st.images.append(image)
+                st.ids.append(None)
+                keep.append(row)
+            st.keypoints = kp[keep]
+            out.append(st)
+    return out

@@ -1,0 +1,279 @@
+"""Readers for the label formats animal-pose users already have, one function per format.
+
+* DeepLabCut projects: in :mod:`kpbench_plugins.video.dlc` (they return :class:`Stills` too).
+* SLEAP: :func:`read_slp` (``.slp``, via ``sleap_io``).
+* COCO keypoints: :func:`read_coco` (``person_keypoints_*.json``).
+* Per-frame phase / behaviour tables: :func:`sniff_csv` and :func:`read_phases`.
+
+Every reader returns pixels ``(x, y)`` (x right, y down) with NaN where a point is not
+labelled, and raises :class:`~kpbench.errors.DataError` with one line naming the file and the
+problem when a file is malformed. pandas and sleap_io are imported on first use.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kpbench.errors import DataError
+
+PHASE_COLUMNS = ("label", "phase", "behavior", "behaviour")
+
+
+@dataclass
+class Stills:
+    """Labelled still images read from one label file.
+
+    Attributes:
+        label_file: the file the labels come from.
+        images: ``N`` image paths (existing files).
+        sizes: ``N`` image sizes ``(W, H)`` in px.
+        keypoints: ``(N, K, 2)`` float32 px, NaN where not labelled.
+        names: the ``K`` keypoint names.
+        skeleton: pairs of keypoint indices.
+        ids: ``N`` annotation ids (COCO), or None per row (one label row per image).
+        skipped: ``"file: reason"`` for rows left out (image missing or unreadable).
+    """
+
+    label_file: Path
+    images: list[Path]
+    sizes: list[tuple[int, int]]
+    keypoints: np.ndarray
+    names: list[str]
+    skeleton: list[tuple[int, int]]
+    ids: list[int | None] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrackLabels:
+    """Per-frame keypoints of one video, read from one label file.
+
+    Attributes:
+        label_file: the file the labels come from.
+        video: the video path stored in the label file (may not exist here; match it by name).
+        keypoints: ``(T, K, 2)`` float32 px, NaN where not labelled; ``T`` = last labelled frame + 1.
+        frames: sorted indices of the labelled frames.
+        names: the ``K`` keypoint names (``<track>_<node>`` when there are several animals).
+        skeleton: pairs of keypoint indices.
+    """
+
+    label_file: Path
+    video: str
+    keypoints: np.ndarray
+    frames: np.ndarray
+    names: list[str]
+    skeleton: list[tuple[int, int]]
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(W, H)`` px of an image file, reading only its header.
+
+    Raises:
+        DataError: the file is not a readable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DataError(f"{path}: cannot read this image ({exc})") from None
+
+
+def _slp_video_name(video) -> str:
+    name = video.filename
+    return str(Path(name[0]).parent) if isinstance(name, list) else str(name)
+
+
+def read_slp(path: Path) -> list[TrackLabels]:
+    """User-labelled keypoints of a SLEAP ``.slp`` file, one :class:`TrackLabels` per video.
+
+    Only frames with user (human) instances count as labelled; predicted instances in other
+    frames are ignored. Several animals are flattened into ``tracks × nodes`` keypoints named
+    ``<track>_<node>`` (``animal<i>_<node>`` for untracked instances).
+
+    Args:
+        path: the ``.slp`` file.
+    """
+    import sleap_io as sio
+
+    try:
+        labels = sio.load_slp(str(path), open_videos=False)
+    except Exception as exc:  # sleap_io raises h5py/KeyError/ValueError on foreign or broken files
+        raise DataError(
+            f"{path}: cannot read this SLEAP file ({type(exc).__name__}: {exc})"
+        ) from None
+    if not labels.skeletons:
+        raise DataError(f"{path}: the SLEAP file has no skeleton")
+    skel = labels.skeletons[-1]
+    nodes, edges = list(skel.node_names), [tuple(e) for e in skel.edge_inds]
+    out: list[TrackLabels] = []
+    for video in labels.videos:
+        frames = sorted(
+            {
+                lf.frame_idx
+                for lf in labels.labeled_frames
+                if lf.video is video and lf.has_user_instances
+            }
+        )
+        if not frames:
+            continue
+        arr = labels.numpy(video=video, user_instances=True)
+        tracks = [t.name for t in labels.tracks]
+        if arr.shape[1] == 0:  # several animals without tracks
+            arr = labels.numpy(video=video, untracked=True, user_instances=True)
+            tracks = [f"animal{i}" for i in range(arr.shape[1])]
+        mask = np.zeros(len(arr), bool)
+        mask[frames] = True
+        arr[~mask] = np.nan
+        n_animals, n_nodes = arr.shape[1], len(nodes)
+        if n_animals == 1:
+            names = list(nodes)
+        else:
+            names = [f"{t}_{n}" for t in tracks[:n_animals] for n in nodes]
+        skeleton = [(a * n_nodes + i, a * n_nodes + j) for a in range(n_animals) for i, j in edges]
+        kp = arr.reshape(len(arr), n_animals * n_nodes, 2).astype(np.float32)
+        out.append(
+            TrackLabels(path, _slp_video_name(video), kp, np.asarray(frames), names, skeleton)
+        )
+    return out
+
+
+def _coco_image(path: Path, file_name: str) -> Path | None:
+    """Find a COCO image next to the json, in ``images/``, or in a sibling folder (``../val2017``)."""
+    here, up = path.parent, path.parent.parent
+    folders = [here, here / "images", up, up / "images"] + sorted(
+        p for p in up.iterdir() if p.is_dir()
+    )
+    return next((d / file_name for d in folders if (d / file_name).is_file()), None)
+
+
+def read_coco(path: Path) -> Stills:
+    """Person (or any category) keypoints of a COCO keypoints json: one still per annotation.
+
+    Annotations with no labelled keypoint are left out; ``v = 0`` points are NaN. The skeleton
+    is converted from COCO's 1-based to 0-based indices.
+
+    Args:
+        path: the json file.
+    """
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    cats = doc.get("categories") if isinstance(doc, dict) else None
+    cat = next((c for c in cats or [] if isinstance(c, dict) and c.get("keypoints")), None)
+    if (
+        cat is None
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("annotations"), list)
+    ):
+        raise DataError(
+            f"{path}: not a COCO keypoints file (needs 'images', 'annotations' and a category with 'keypoints')"
+        )
+    names = [str(n) for n in cat["keypoints"]]
+    k = len(names)
+    try:
+        skeleton = [(int(a) - 1, int(b) - 1) for a, b in cat.get("skeleton") or []]
+        images = {im["id"]: im for im in doc["images"]}
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: malformed 'skeleton' or 'images' entry ({exc!r})") from None
+    if any(not (0 <= i < k and 0 <= j < k) for i, j in skeleton):
+        raise DataError(f"{path}: a skeleton edge names a keypoint outside 1..{k}")
+    st = Stills(path, [], [], np.zeros((0, k, 2), np.float32), names, skeleton)
+    rows = []
+    anns = [a for a in doc["annotations"] if a.get("category_id", cat.get("id")) == cat.get("id")]
+    for ann in sorted(
+        anns,
+        key=lambda a: (str(images.get(a.get("image_id"), {}).get("file_name", "")), a.get("id", 0)),
+    ):
+        kps = ann.get("keypoints")
+        if not isinstance(kps, list) or len(kps) != 3 * k:
+            got = len(kps) if isinstance(kps, list) else type(kps).__name__
+            raise DataError(
+                f"{path}: annotation {ann.get('id')} has {got} keypoint numbers, expected {3 * k} (x, y, v × {k})"
+            )
+        try:
+            arr = np.asarray(kps, np.float64).reshape(k, 3)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{path}: annotation {ann.get('id')} has non-numeric keypoints"
+            ) from None
+        if not (arr[:, 2] > 0).any():
+            continue
+        image = images.get(ann.get("image_id"))
+        if image is None or "file_name" not in image:
+            raise DataError(
+                f"{path}: annotation {ann.get('id')} refers to image_id {ann.get('image_id')}, not in 'images'"
+            )
+        file = _coco_image(path, image["file_name"])
+        if file is None:
+            st.skipped.append(f"{path.name}: image {image['file_name']} not found")
+            continue
+        size = (
+            (int(image["width"]), int(image["height"]))
+            if "width" in image and "height" in image
+            else image_size(file)
+        )
+        xy = arr[:, :2].copy()
+        xy[arr[:, 2] == 0] = np.nan
+        rows.append(xy)
+        st.images.append(file)
+        st.sizes.append(size)
+        st.ids.append(ann.get("id"))
+    if rows:
+        st.keypoints = np.stack(rows).astype(np.float32)
+    return st
+
+
+def sniff_csv(path: Path) -> str:
+    """What a CSV holds, from its header: ``"dlc"``, ``"phases"`` or ``"other"``."""
+    with path.open(newline="") as fh:
+        header = next(csv.reader(fh), [])
+    cells = [c.strip().lower() for c in header]
+    if cells and cells[0] == "scorer":
+        return "dlc"
+    if "frame" in cells and any(c in cells for c in PHASE_COLUMNS):
+        return "phases"
+    return "other"
+
+
+def read_phases(path: Path) -> tuple[np.ndarray, list[str]]:
+    """A per-frame phase / behaviour table: a ``frame`` column and a ``label`` (or ``phase``,
+    ``behavior``, ``behaviour``) column of names.
+
+    Rows with an empty label are left out (unlabelled frames).
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        ``(frames, names)``: int frame indices (0-based) and the label name of each.
+    """
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot parse this per-frame label CSV ({exc})") from None
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    label = next((cols[c] for c in PHASE_COLUMNS if c in cols), None)
+    if "frame" not in cols or label is None:
+        raise DataError(
+            f"{path}: a per-frame label CSV needs a 'frame' column and a 'label', 'phase' or 'behavior' "
+            f"column; found columns {list(map(str, df.columns))}"
+        )
+    df = df[df[label].notna() & (df[label].astype(str).str.strip() != "")]
+    frames = pd.to_numeric(df[cols["frame"]], errors="coerce").to_numpy()
+    if np.isnan(frames).any() or (frames != np.round(frames)).any() or (frames < 0).any():
+        raise DataError(f"{path}: the 'frame' column must hold whole frame indices >= 0")
+    frames = frames.astype(np.int64)
+    dup = pd.Series(frames).duplicated()
+    if dup.any():
+        raise DataError(f"{path}: frame {int(frames[dup.to_numpy()][0])} is listed twice")
+    return frames, [str(v).strip() for v in df[label]]

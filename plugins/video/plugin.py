@@ -1,0 +1,49 @@
+"""The ``video`` dataset plugin: a folder of your own clips, with the labels you already have.
+
+Videos (any OpenCV-readable file or folder of frames) serve ``discovery2d`` and ``alignment``;
+DeepLabCut, SLEAP or COCO keypoint labels add ``pose2d`` (and the discovery evaluation). The
+synthetic scenes (a blue pen rotating on white, a blue object dragged around, both with moving
+soft shadows) are written by ``kpbench data synth video --out DIR``. Importing this module is
+light: the loader and the generator are imported when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kpbench import hookimpl
+from kpbench.specs import DatasetSpec
+
+HINT = (
+    "put video files (.mp4, .avi, ...) or folders of frames in a folder, optionally with a DeepLabCut "
+    "project, SLEAP .slp, COCO keypoints json or <video>.phases.csv labels; pass it with --data-dir, "
+    "or write synthetic scenes with `kpbench data synth video --out DIR`"
+)
+
+
+def build(data_dir: Path | None = None, **options):
+    """See :func:`kpbench_plugins.video.dataset.build`."""
+    from kpbench_plugins.video.dataset import build as _build
+
+    return _build(data_dir, **options)
+
+
+def synthesize(out: Path, seed: int = 0, **options) -> Path:
+    """See :func:`kpbench_plugins.video.synth.synthesize`."""
+    from kpbench_plugins.video.synth import synthesize as _synthesize
+
+    return _synthesize(out, seed, **options)
+
+
+@hookimpl
+def kpbench_datasets():
+    return [
+        DatasetSpec(
+            name="video",
+            tasks=("discovery2d", "alignment", "pose2d"),
+            build=build,
+            description="a folder of your own videos, with optional DeepLabCut / SLEAP / COCO / phase labels",
+            data_hint=HINT,
+            synthesize=synthesize,
+        )
+    ]

@@ -1,0 +1,210 @@
+"""compare: mean ± std over seeds from a folder of records, every output format, plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from kpbench import results
+from kpbench.compare import SUMMARY_COLUMNS, compare, format_table, plot_comparison
+from kpbench.errors import ConfigError, KpbenchError
+
+ERRORS = {"bkind": [3.1, 3.4, 2.9], "other": [5.0, 5.5, 6.1]}
+PCK = {"bkind": [81.0, 79.5, 80.2], "other": [70.0, 72.5, 71.0]}
+LATENCY = {"bkind": [2.0, 2.2, 2.1], "other": [1.0, 1.1, 0.9]}
+
+
+@pytest.fixture
+def folder(tmp_path, make_record):
+    """Two methods × three seeds, one failed run, one corrupt file."""
+    root = tmp_path / "results"
+    for method in ERRORS:
+        for seed in range(3):
+            rec = make_record(
+                method=method,
+                seed=seed,
+                run_id=f"r-{method}-{seed}",
+                metrics={
+                    "regression_error": {
+                        "value": ERRORS[method][seed],
+                        "unit": "%",
+                        "higher_is_better": False,
+                    },
+                    "pck": {"value": PCK[method][seed], "unit": "%", "higher_is_better": True},
+                },
+            )
+            rec["timing"]["inference_latency_median"]["value"] = LATENCY[method][seed]
+            results.write_record(results.record_path(root, "calms21", method, rec["run_id"]), rec)
+    failed = make_record(
+        method="bkind",
+        seed=9,
+        run_id="r-failed",
+        status="failed",
+        metrics={},
+        timing={},
+        error="train failed: RuntimeError: out of memory",
+    )
+    results.write_record(results.record_path(root, "calms21", "bkind", "r-failed"), failed)
+    (root / "calms21" / "broken.json").write_text("{not json")
+    return root
+
+
+def row(summary, method, name):
+    hit = summary[(summary["method"] == method) & (summary["metric"] == name)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_mean_std_n_match_numpy(folder):
+    summary, warnings = compare(folder)
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    for method in ERRORS:
+        for name, values in (
+            ("regression_error", ERRORS[method]),
+            ("pck", PCK[method]),
+            ("inference_latency_median", LATENCY[method]),
+        ):
+            r = row(summary, method, name)
+            assert r["mean"] == pytest.approx(np.mean(values))
+            assert r["std"] == pytest.approx(np.std(values, ddof=1))
+            assert r["n"] == 3
+    assert row(summary, "bkind", "pck")["higher_is_better"] is True
+    assert row(summary, "bkind", "regression_error")["higher_is_better"] is False
+    assert row(summary, "bkind", "throughput")["higher_is_better"] is True
+    assert row(summary, "bkind", "params")["kind"] == "model"
+    assert row(summary, "bkind", "regression_error")["failed"] == 1
+    assert row(summary, "other", "regression_error")["failed"] == 0
+    assert len(warnings) == 2
+    assert "broken.json: skipped (not valid JSON" in warnings[0]
+    assert (
+        "r-failed.json: failed run left out (train failed: RuntimeError: out of memory)"
+        in warnings[1]
+    )
+
+
+def test_single_seed_has_nan_std_and_plain_cell(tmp_path, make_record):
+    results.write_record(tmp_path / "calms21" / "bkind" / "r.json", make_record())
+    summary, warnings = compare(tmp_path)
+    r = row(summary, "bkind", "regression_error")
+    assert r["n"] == 1 and math.isnan(r["std"]) and warnings == []
+    text = format_table(summary, "table")
+    assert "3.20" in text and "±" not in text
+
+
+def test_table_format(folder):
+    text = format_table(compare(folder)[0], "table")
+    lines = text.splitlines()
+    assert lines[0] == "dataset=calms21 task=discovery2d"
+    header = lines[1]
+    for column in (
+        "regression_error ↓ [%]",
+        "pck ↑ [%]",
+        "train step [ms]",
+        "latency [ms/sample]",
+        "throughput [samples/s]",
+        "peak mem [MiB]",
+        "params",
+        "GFLOPs",
+        "failed",
+    ):
+        assert column in header
+    assert (
+        header.index("pck ↑")
+        < header.index("train step")
+        < header.index("params")
+        < header.index("GFLOPs")
+    )
+    bkind = next(line for line in lines if line.lstrip().startswith("bkind"))
+    mean, std = np.mean(ERRORS["bkind"]), np.std(ERRORS["bkind"], ddof=1)
+    assert f"{mean:.2f} ± {std:.2f} (n=3)" in bkind
+    assert "1,000" in bkind and "2.00" in bkind  # params, GFLOPs
+
+
+def test_markdown_format(folder):
+    text = format_table(compare(folder)[0], "markdown")
+    assert text.startswith("**dataset=calms21 task=discovery2d**")
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 4  # header, rule, two methods
+    assert table[0].startswith("| method | preset | regression_error ↓ [%]")
+    assert set(table[1].replace(" ", "")) == {"|", "-"}
+    assert all(line.count("|") == table[0].count("|") for line in table)
+
+
+def test_csv_format(folder):
+    rows = list(csv.DictReader(io.StringIO(format_table(compare(folder)[0], "csv"))))
+    assert list(rows[0]) == SUMMARY_COLUMNS
+    pck = next(r for r in rows if r["method"] == "other" and r["metric"] == "pck")
+    assert float(pck["mean"]) == pytest.approx(np.mean(PCK["other"]))
+    assert pck["unit"] == "%" and pck["higher_is_better"] == "True" and pck["n"] == "3"
+
+
+def test_json_format(folder):
+    rows = json.loads(format_table(compare(folder)[0], "json"))
+    err = next(r for r in rows if r["method"] == "bkind" and r["metric"] == "regression_error")
+    assert err["std"] == pytest.approx(np.std(ERRORS["bkind"], ddof=1))
+    assert err["kind"] == "metric" and err["higher_is_better"] is False and err["failed"] == 1
+    flops = next(r for r in rows if r["method"] == "bkind" and r["metric"] == "flops")
+    assert flops["higher_is_better"] is None and flops["std"] == 0.0
+
+
+def test_unknown_format_lists_the_valid_ones(folder):
+    with pytest.raises(ConfigError, match="valid formats: table, markdown, csv, json"):
+        format_table(compare(folder)[0], "xlsx")
+
+
+def test_plots_are_written(folder, tmp_path):
+    paths = plot_comparison(compare(folder)[0], tmp_path / "plots")
+    names = sorted(p.name for p in paths)
+    assert names == [
+        "calms21_discovery2d_pck.png",
+        "calms21_discovery2d_pck_vs_latency.png",
+        "calms21_discovery2d_regression_error.png",
+        "calms21_discovery2d_regression_error_vs_latency.png",
+    ]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_or_empty_folder_says_how_to_make_records(tmp_path):
+    with pytest.raises(KpbenchError, match=r"no results folder at .*kpbench run .*kpbench demo"):
+        compare(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KpbenchError, match=r"no kpbench run records under .*empty.*kpbench demo"):
+        compare(tmp_path / "empty")
+
+
+def test_only_failed_runs_is_an_error(tmp_path, make_record):
+    rec = make_record(
+        status="failed", error="evaluate failed: ValueError: x", metrics={}, timing={}
+    )
+    results.write_record(tmp_path / "calms21" / "bkind" / "r.json", rec)
+    with pytest.raises(KpbenchError, match="no finished runs .*1 failed.*evaluate failed"):
+        compare(tmp_path)
+
+
+def test_presets_and_datasets_form_separate_groups(tmp_path, make_record):
+    for i, (dataset, preset) in enumerate(
+        [("calms21", "smoke"), ("calms21", None), ("video", "smoke")]
+    ):
+        rec = make_record(run_id=f"r{i}", dataset=dataset, preset=preset)
+        results.write_record(tmp_path / dataset / "bkind" / f"r{i}.json", rec)
+    summary, _ = compare(tmp_path)
+    groups = summary[summary["metric"] == "regression_error"][["dataset", "preset"]].values.tolist()
+    assert groups == [["calms21", "none"], ["calms21", "smoke"], ["video", "smoke"]]
+    text = format_table(summary, "table")
+    assert "dataset=calms21 task=discovery2d" in text and "dataset=video task=discovery2d" in text
+
+
+def test_runs_without_values_give_an_empty_summary(tmp_path, make_record):
+    rec = make_record(metrics={}, timing={}, params=None, flops=None)
+    results.write_record(tmp_path / "calms21" / "bkind" / "r.json", rec)
+    summary, warnings = compare(tmp_path)
+    assert summary.empty and list(summary.columns) == SUMMARY_COLUMNS and warnings == []
+    assert format_table(summary, "table").startswith("no values to compare")
+    assert json.loads(format_table(summary, "json")) == []
+    assert plot_comparison(summary, tmp_path / "plots") == []

@@ -1,0 +1,225 @@
+"""The ``video`` loader on generated clips: discovery, splits, tasks, labels, and bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kpbench.errors import ConfigError, DataError
+from kpbench_plugins.video.dataset import build
+from kpbench_plugins.video.synth import KEYPOINTS, render, synthesize
+
+from .conftest import TINY
+
+
+def test_synthetic_clip_loads_with_splits_and_truth(pen_clip):
+    data = build(pen_clip, test_fraction=0.25)
+    assert data.tasks == ("discovery2d", "alignment", "pose2d")
+    assert data.keypoint_names == list(KEYPOINTS) and data.skeleton == [(0, 1), (1, 2), (2, 3)]
+    assert data.notes["video_files"] == ["pen.mp4"] and data.notes["label_files"] == ["pen.slp"]
+    [train], [test] = data.videos("train"), data.videos("test")
+    assert train.reader is test.reader and (train.start, train.stop, test.start) == (0, 45, 45)
+    frames_train, frames_test = set(train.frame_range), set(test.frame_range)
+    assert not frames_train & frames_test and frames_train | frames_test == set(range(60))
+    truth = np.stack([f.keypoints for f in render("pen", 0, **TINY)])
+    np.testing.assert_allclose(train.keypoints, truth, atol=1e-4)
+    fit, score = data.labeled_frames("train"), data.labeled_frames("test")
+    assert [f.index for f in fit] == list(range(45)) and [f.index for f in score] == list(
+        range(45, 60)
+    )
+    assert score[0].source == "pen.mp4#45" and score[0].image_size == (96, 96)
+    assert score[0].load().shape == (96, 96, 3)
+    assert data.notes["splits"]["test"] == {
+        "videos": 1,
+        "video_frames": 15,
+        "labeled_video_frames": 15,
+        "labeled_stills": 0,
+    }
+    assert data.describe()["videos"] == {"test": 1, "train": 1}
+
+
+def test_corrupt_video_is_skipped_and_reported(pen_copy, caplog):
+    (pen_copy / "bad.mp4").write_bytes(
+        np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    )
+    with caplog.at_level(logging.WARNING):
+        data = build(pen_copy)
+    [skipped] = data.notes["skipped"]
+    assert skipped.startswith("bad.mp4: cannot decode this video")
+    assert "bad.mp4" in caplog.text
+    assert [v.name for v in data.videos("train")] == ["pen"] and "discovery2d" in data.tasks
+
+
+def test_only_a_corrupt_video_is_an_error(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"\x00not a video" * 200)
+    with pytest.raises(DataError) as err:
+        build(tmp_path)
+    msg = str(err.value)
+    assert (
+        str(tmp_path) in msg
+        and "bad.mp4" in msg
+        and "kpbench data synth video" in msg
+        and "\n" not in msg
+    )
+
+
+def test_missing_folder_and_environment(tmp_path, monkeypatch, pen_clip):
+    with pytest.raises(DataError, match="absent not found; pass --data-dir FOLDER"):
+        build(tmp_path / "absent")
+    monkeypatch.delenv("KPBENCH_DATA", raising=False)
+    with pytest.raises(DataError, match=r"\$KPBENCH_DATA is not set"):
+        build(None)
+    shutil.copytree(pen_clip, tmp_path / "video")
+    monkeypatch.setenv("KPBENCH_DATA", str(tmp_path))
+    assert build(None).root == tmp_path / "video"
+
+
+def test_unlabelled_videos_frame_folders_and_skipped_folders(tmp_path, write_video, write_image):
+    write_video(tmp_path / "videos" / "a.mp4", frames=12)
+    write_video(tmp_path / "videos" / "deep" / "b.avi", frames=9)
+    for i in range(4):
+        write_image(tmp_path / "frames_c" / f"{i:03d}.png", size=(32, 24))
+    write_video(tmp_path / ".hidden" / "x.mp4")
+    write_video(tmp_path / "__pycache__" / "y.mp4")
+    write_video(tmp_path / "labeled-data" / "z.mp4")
+    data = build(tmp_path)
+    assert data.tasks == ("discovery2d", "alignment") and data.keypoint_names == []
+    assert data.notes["video_files"] == ["frames_c", "videos/a.mp4", "videos/deep/b.avi"]
+    assert [(v.name, v.split, len(v.frame_range)) for v in data.videos()] == [
+        ("frames_c", "train", 4),
+        ("a", "train", 12),
+        ("b", "train", 9),
+    ]
+    assert data.videos("test") == [] and data.labeled_frames("train") == []
+    assert [v.name for v in build(tmp_path, max_videos=2).videos()] == ["frames_c", "a"]
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [({"test_fraction": 1.0}, "test_fraction"), ({"max_videos": 0}, "max_videos")],
+)
+def test_bad_options(pen_clip, options, problem):
+    with pytest.raises(ConfigError, match=problem):
+        build(pen_clip, **options)
+
+
+def test_phases_attach_with_a_shared_vocabulary(tmp_path, write_video):
+    write_video(tmp_path / "a.mp4", frames=6)
+    write_video(tmp_path / "b.mp4", frames=5)
+    write_video(tmp_path / "c.mp4", frames=5)
+    (tmp_path / "a.phases.csv").write_text("frame,phase\n0,reach\n1,reach\n2,grasp\n3,lift\n")
+    (tmp_path / "b.csv").write_text("frame,label\n0,grasp\n4,drop\n")
+    pd.DataFrame(
+        [[1.0, 2.0]],
+        index=["x.png"],
+        columns=pd.MultiIndex.from_tuples(
+            [("me", "snout", "x"), ("me", "snout", "y")], names=["scorer", "bodyparts", "coords"]
+        ),
+    ).to_csv(tmp_path / "c.csv")
+    data = build(tmp_path)
+    a, b, c = data.videos()
+    vocab = {"drop": 0, "grasp": 1, "lift": 2, "reach": 3}
+    assert a.vocab == b.vocab == vocab
+    assert a.labels.tolist() == [3, 3, 1, 2, -1, -1] and b.labels.tolist() == [1, -1, -1, -1, 0]
+    assert c.labels is None and data.notes["skipped"] == [
+        "c.csv: a DeepLabCut table, not a per-frame label table"
+    ]
+    assert {"a.phases.csv", "b.csv"} <= set(data.notes["label_files"])
+
+
+def test_phase_file_problems_name_the_file(tmp_path, write_video):
+    write_video(tmp_path / "a.mp4", frames=6)
+    (tmp_path / "a.behavior.csv").write_text("frame,behavior\n0,walk\n9,run\n")
+    with pytest.raises(DataError, match=r"a.behavior.csv: frame 9 is beyond a.mp4's 6 frames"):
+        build(tmp_path)
+    (tmp_path / "a.behavior.csv").write_text("time,what\n0,walk\n")
+    (tmp_path / "a.behavior.csv").rename(tmp_path / "a.csv")
+    with pytest.raises(DataError, match=r"a.csv: a per-frame label CSV needs a 'frame' column"):
+        build(tmp_path)
+
+
+def test_slp_matched_by_stem_and_unmatched_slp_reported(pen_copy):
+    shutil.copy(pen_copy / "pen.slp", pen_copy / "other.slp")
+    (pen_copy / "pen.mp4").rename(pen_copy / "renamed.mp4")
+    shutil.move(
+        pen_copy / "pen.slp", pen_copy / "renamed.slp"
+    )  # stored video name no longer exists: match by stem
+    data = build(pen_copy)
+    assert [v.name for v in data.videos("test")] == ["renamed"]
+    assert data.notes["skipped"] == [
+        "other.slp: its video pen.mp4 is not in the folder (or is unreadable)"
+    ]
+
+
+def test_label_sources_must_agree_on_keypoints(pen_copy, write_image):
+    write_image(pen_copy / "images" / "a.jpg")
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 40, "height": 30}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2]}],
+        "categories": [{"id": 1, "name": "thing", "keypoints": ["nose"]}],
+    }
+    (pen_copy / "person_keypoints.json").write_text(json.dumps(doc))
+    with pytest.raises(
+        DataError,
+        match=r"disagree on keypoint names: .*person_keypoints.json has \['nose'\].*pen.slp has",
+    ):
+        build(pen_copy)
+
+
+def test_stills_split_by_image_and_served_with_videos(pen_copy, write_image):
+    names = list(KEYPOINTS)
+    images = [{"id": i, "file_name": f"im{i}.png", "width": 40, "height": 30} for i in range(5)]
+    anns = [
+        {"id": 10 + i, "image_id": i % 5, "category_id": 1, "keypoints": [i, i, 2] * 4}
+        for i in range(7)
+    ]
+    for im in images:
+        write_image(pen_copy / "images" / im["file_name"])
+    doc = {"images": images, "annotations": anns, "categories": [{"id": 1, "keypoints": names}]}
+    (pen_copy / "annotations").mkdir()
+    (pen_copy / "annotations" / "stills.json").write_text(json.dumps(doc))
+    data = build(pen_copy, test_fraction=0.4)
+    stills = {s: [f for f in data.labeled_frames(s) if f.index is None] for s in ("train", "test")}
+    assert [f.source for f in stills["train"]] == [
+        "images/im0.png#ann10",
+        "images/im0.png#ann15",
+        "images/im1.png#ann11",
+        "images/im1.png#ann16",
+        "images/im2.png#ann12",
+    ]
+    assert [f.source for f in stills["test"]] == ["images/im3.png#ann13", "images/im4.png#ann14"]
+    assert stills["test"][0].load().shape == (30, 40, 3) and stills["test"][0].image_size == (
+        40,
+        30,
+    )
+    assert len(data.labeled_frames("test")) == 24 + 2  # pen frames 36..59, then the stills
+    assert "images" not in data.notes["video_files"]  # an image folder of stills is not a video
+
+
+def test_synthetic_scenes_share_one_folder(tmp_path):
+    out = synthesize(tmp_path / "all", 1, scene="all", frames=10, width=64, height=64)
+    data = build(out)
+    assert sorted(v.name for v in data.videos("train")) == ["object", "pen"]
+    assert {f.image_size for f in data.labeled_frames("test")} == {(64, 64)} and len(
+        data.labeled_frames("test")
+    ) == 4
+
+
+def test_plugin_record_and_light_import():
+    from kpbench_plugins.video.plugin import kpbench_datasets
+
+    [spec] = kpbench_datasets()
+    assert spec.name == "video" and spec.tasks == ("discovery2d", "alignment", "pose2d")
+    assert spec.synthesize is not None and "--data-dir" in spec.data_hint
+    code = "import sys, kpbench_plugins.video.plugin; print(sorted({'torch', 'cv2', 'pandas', 'sleap_io'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,113 @@
+"""The loader on the real projects in ``<repo>/../shared/data`` (skipped where they are absent).
+
+Only a few frames of each long video are decoded, so the file stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kpbench_plugins.video.dataset import build
+
+FLY_NODES = [
+    "head",
+    "thorax",
+    "abdomen",
+    "wingL",
+    "wingR",
+    "forelegL4",
+    "forelegR4",
+    "midlegL4",
+    "midlegR4",
+    "hindlegL4",
+    "hindlegR4",
+    "eyeL",
+    "eyeR",
+]
+
+
+def project(shared_data: Path, name: str) -> Path:
+    folder = shared_data / name
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not present")
+    return folder
+
+
+def test_dlc_openfield_mouse(shared_data):
+    root = project(shared_data, "dlc_openfield_mouse")
+    data = build(root)
+    assert data.tasks == ("discovery2d", "alignment", "pose2d")
+    assert data.keypoint_names == ["snout", "leftear", "rightear", "tailbase"]
+    assert data.notes["label_files"] == ["labeled-data/m4s1/CollectedData_Pranav.h5"]
+    [video] = data.videos()
+    assert (video.name, video.split, video.reader.num_frames, video.keypoints) == (
+        "m3v1mp4",
+        "train",
+        2330,
+        None,
+    )
+    assert [f.shape for _, f in video.reader.iter_frames([0, 5])] == [(480, 640, 3)] * 2
+    train, test = data.labeled_frames("train"), data.labeled_frames("test")
+    assert (len(train), len(test)) == (92, 24)
+    stills = train + test
+    assert [f.source for f in stills] == [f"labeled-data/m4s1/img{i:04d}.png" for i in range(116)]
+    table = pd.read_hdf(root / "labeled-data" / "m4s1" / "CollectedData_Pranav.h5")
+    np.testing.assert_allclose(
+        np.stack([f.keypoints for f in stills]), table.to_numpy().reshape(116, 4, 2), rtol=1e-6
+    )
+    assert stills[0].image_size == (640, 480) and stills[0].video == "m4s1"
+    assert stills[-1].load().shape == (480, 640, 3)
+
+
+def test_sleap_flies13_clip(shared_data):
+    import sleap_io as sio
+
+    root = project(shared_data, "sleap_flies13_clip")
+    data = build(root)
+    assert data.tasks == ("discovery2d", "alignment", "pose2d")
+    assert data.keypoint_names == [f"{t}_{n}" for t in ("female", "male") for n in FLY_NODES]
+    assert (0, 11) in data.skeleton and (13, 24) in data.skeleton and len(data.skeleton) == 24
+    assert data.notes["ignored"] == ["clip.predictions.slp: SLEAP model predictions, not labels"]
+    [train], [test] = data.videos("train"), data.videos("test")
+    assert train.reader.num_frames == 1500 and (train.frame_range, test.frame_range) == (
+        range(0, 1200),
+        range(1200, 1500),
+    )
+    assert train.keypoints.shape == (1500, 26, 2)
+    truth = sio.load_slp(str(root / "clip.slp"), open_videos=False).numpy().reshape(1500, 26, 2)
+    np.testing.assert_array_equal(train.keypoints, truth)
+    missing = np.isnan(train.keypoints).any(-1)
+    assert (
+        missing[:, :3].sum() == 0 and 0 < missing.mean() < 0.05
+    )  # head/thorax/abdomen always there
+    fit, score = data.labeled_frames("train"), data.labeled_frames("test")
+    assert (len(fit), len(score)) == (1200, 300) and score[0].source == "clip.mp4#1200"
+    assert score[0].load().shape == (1024, 1024, 3)
+
+
+def test_coco_person_mini(shared_data):
+    root = project(shared_data, "coco_person_mini")
+    data = build(root)
+    assert data.tasks == ("pose2d",) and data.videos() == []
+    assert len(data.keypoint_names) == 17 and data.keypoint_names[:3] == [
+        "nose",
+        "left_eye",
+        "right_eye",
+    ]
+    assert len(data.skeleton) == 19 and all(0 <= i < 17 and 0 <= j < 17 for i, j in data.skeleton)
+    frames = list(data.labeled_frames("train")) + list(data.labeled_frames("test"))
+    assert len(frames) == 12  # 14 persons, 2 of them without keypoints
+    images = {f.source.split("#")[0] for f in frames}
+    assert images == {
+        f"val2017/{n}.jpg" for n in ("000000000785", "000000040083", "000000196141", "000000197388")
+    }
+    assert {f.source.split("#")[0] for f in data.labeled_frames("train")}.isdisjoint(
+        f.source.split("#")[0] for f in data.labeled_frames("test")
+    )
+    first = frames[0]
+    assert first.image_size == (640, 425) and first.load().shape == (425, 640, 3)
+    assert np.isnan(np.stack([f.keypoints for f in frames])).any()  # v = 0 points are NaN

@@ -2,7 +2,8 @@
 
 Run: ``pytest benchmarks/ --benchmark-only`` (CPU: fp32 only; CUDA: fp32, bf16 autocast and
 bf16 + channels_last side by side, so their ratios come from one run on one machine).
-``KPBENCH_BENCH_PRESET`` picks the preset (default: ``default``; ``paper`` for the GPU figure).
+``KPBENCH_BENCH_PRESET`` picks the preset (default: ``default``; ``paper`` for the GPU figure) and
+``KPBENCH_BENCH_DEVICES`` the devices (default ``cpu,cuda``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from kpbench.timing import device_name
 
 PRESET = os.environ.get("KPBENCH_BENCH_PRESET", "default")
 VARIANTS = {"fp32": {}, "bf16": {"amp": True}, "bf16_channels_last": {"amp": True, "channels_last": True}}
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = [d for d in os.environ.get("KPBENCH_BENCH_DEVICES", "cpu,cuda").split(",")
+           if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
 CASES = [(d, v) for d in DEVICES for v in VARIANTS if d == "cuda" or v == "fp32"]
 
 

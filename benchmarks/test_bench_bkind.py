@@ -18,9 +18,16 @@ from kpbench.plugins import get_registry
 from kpbench.timing import device_name
 
 PRESET = os.environ.get("KPBENCH_BENCH_PRESET", "default")
-VARIANTS = {"fp32": {}, "bf16": {"amp": True}, "bf16_channels_last": {"amp": True, "channels_last": True}}
-DEVICES = [d for d in os.environ.get("KPBENCH_BENCH_DEVICES", "cpu,cuda").split(",")
-           if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+VARIANTS = {
+    "fp32": {},
+    "bf16": {"amp": True},
+    "bf16_channels_last": {"amp": True, "channels_last": True},
+}
+DEVICES = [
+    d
+    for d in os.environ.get("KPBENCH_BENCH_DEVICES", "cpu,cuda").split(",")
+    if d == "cpu" or (d == "cuda" and torch.cuda.is_available())
+]
 CASES = [(d, v) for d in DEVICES for v in VARIANTS if d == "cuda" or v == "fp32"]
 
 
@@ -44,9 +51,15 @@ def _sync(device: str) -> None:
 
 
 def _info(benchmark, device, variant, config) -> None:
-    benchmark.extra_info.update(device=device_name(torch.device(device)), variant=variant, preset=PRESET,
-                                batch_size=config["timing_batch_size"], image_size=config["image_size"],
-                                backbone=config["backbone"], threads=torch.get_num_threads())
+    benchmark.extra_info.update(
+        device=device_name(torch.device(device)),
+        variant=variant,
+        preset=PRESET,
+        batch_size=config["timing_batch_size"],
+        image_size=config["image_size"],
+        backbone=config["backbone"],
+        threads=torch.get_num_threads(),
+    )
 
 
 @pytest.mark.parametrize("device,variant", CASES)

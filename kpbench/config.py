@@ -59,9 +59,13 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {p}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(
+            f"--config {p}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {p}: expected a mapping of key: value, got {type(data).__name__}")
+        raise ConfigError(
+            f"--config {p}: expected a mapping of key: value, got {type(data).__name__}"
+        )
     return data
 
 
@@ -92,7 +96,9 @@ def resolve(
                 continue
             if key not in config:
                 known = ", ".join(sorted(config))
-                raise ConfigError(f"{origin}: unknown key {key!r} for method {spec.name}; known keys: {known}")
+                raise ConfigError(
+                    f"{origin}: unknown key {key!r} for method {spec.name}; known keys: {known}"
+                )
             config[key] = copy.deepcopy(value)
     return config, data_options
 

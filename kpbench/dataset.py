@@ -48,7 +48,9 @@ class VideoItem:
 
     @property
     def frame_range(self) -> range:
-        stop = self.reader.num_frames if self.stop is None else min(self.stop, self.reader.num_frames)
+        stop = (
+            self.reader.num_frames if self.stop is None else min(self.stop, self.reader.num_frames)
+        )
         return range(self.start, stop)
 
 
@@ -134,6 +136,8 @@ class KeypointDataset:
             "name": self.name,
             "tasks": list(self.tasks),
             "keypoint_names": list(self.keypoint_names),
-            "videos": {s: sum(1 for v in vids if v.split == s) for s in sorted({v.split for v in vids})},
+            "videos": {
+                s: sum(1 for v in vids if v.split == s) for s in sorted({v.split for v in vids})
+            },
             **self.notes,
         }

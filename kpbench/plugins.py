@@ -91,7 +91,9 @@ class Registry:
         self.plugins[name] = PluginInfo(name, source, error)
         log.warning("plugin %r (%s) is disabled: %s", name, source, error)
 
-    def register(self, plugin: object, name: str | None = None, source: str = "in-process") -> PluginInfo:
+    def register(
+        self, plugin: object, name: str | None = None, source: str = "in-process"
+    ) -> PluginInfo:
         """Register a plugin object or module carrying ``@kpbench.hookimpl`` functions."""
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
@@ -131,10 +133,14 @@ class Registry:
                     records = list(impl.function() or [])
                     bad = [r for r in records if not isinstance(r, record_type)]
                     if bad:
-                        raise TypeError(f"{hook_name} returned {type(bad[0]).__name__}, expected {record_type.__name__}")
+                        raise TypeError(
+                            f"{hook_name} returned {type(bad[0]).__name__}, expected {record_type.__name__}"
+                        )
                 except Exception as exc:
                     info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
-                    log.warning("plugin %r (%s) is disabled: %s", info.name, info.source, info.error)
+                    log.warning(
+                        "plugin %r (%s) is disabled: %s", info.name, info.source, info.error
+                    )
                     continue
                 for rec in records:
                     key = rec.name if kind != "metrics" else f"{rec.task}/{rec.name}"
@@ -142,7 +148,12 @@ class Registry:
                         other = out[kind][key].plugin
                         log.warning(
                             "%s %r is offered by plugin %r (%s) and by %r (%s); using the first",
-                            kind[:-1], key, other.name, other.source, info.name, info.source,
+                            kind[:-1],
+                            key,
+                            other.name,
+                            other.source,
+                            info.name,
+                            info.source,
                         )
                         continue
                     out[kind][key] = Entry(rec, info)

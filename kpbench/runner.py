@@ -68,7 +68,9 @@ def choose_device(name: str):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
+        raise ConfigError(
+            f"--device {name}: no CUDA device is available here; use --device cpu or auto"
+        )
     return torch.device(name)
 
 
@@ -92,7 +94,9 @@ def pick_task(registry: Registry, method: str, dataset: str, task: str | None) -
 class Context:
     """The :class:`kpbench.method.RunContext` the runner hands to a method."""
 
-    def __init__(self, config, device, seed, run_dir: Path, resume: bool, tracker, show_progress: bool):
+    def __init__(
+        self, config, device, seed, run_dir: Path, resume: bool, tracker, show_progress: bool
+    ):
         self.config, self.device, self.seed = config, device, seed
         self.run_dir, self.resume, self.tracker = run_dir, resume, tracker
         self.show_progress = show_progress
@@ -136,7 +140,16 @@ class Context:
     def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterator:
         from tqdm.auto import tqdm
 
-        return iter(tqdm(iterable, total=total, desc=desc, leave=False, disable=not self.show_progress, file=sys.stderr))
+        return iter(
+            tqdm(
+                iterable,
+                total=total,
+                desc=desc,
+                leave=False,
+                disable=not self.show_progress,
+                file=sys.stderr,
+            )
+        )
 
     def _relative(self, path: Path) -> str:
         return os.path.relpath(path, self.run_dir.parent)
@@ -147,7 +160,9 @@ def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> s
     candidates = sorted(p for p in folder.glob("*/checkpoint.pt")) if folder.is_dir() else []
     if wanted != "latest":
         if not (folder / wanted / "checkpoint.pt").is_file():
-            raise ConfigError(f"--resume {wanted}: no checkpoint at {folder / wanted / 'checkpoint.pt'}")
+            raise ConfigError(
+                f"--resume {wanted}: no checkpoint at {folder / wanted / 'checkpoint.pt'}"
+            )
         return wanted
     if not candidates:
         raise ConfigError(f"--resume: no interrupted run with a checkpoint under {folder}")
@@ -167,10 +182,14 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     registry = registry or get_registry()
     task = pick_task(registry, opts.method, opts.dataset, opts.task)
     mspec, dspec = registry.method(opts.method), registry.dataset(opts.dataset)
-    config, data_options = resolve(mspec, opts.preset, load_config_file(opts.config_file), parse_set(opts.sets))
+    config, data_options = resolve(
+        mspec, opts.preset, load_config_file(opts.config_file), parse_set(opts.sets)
+    )
     device = choose_device(opts.device)
 
-    data_dir = opts.data_dir or (Path(os.environ["KPBENCH_DATA"]) / opts.dataset if "KPBENCH_DATA" in os.environ else None)
+    data_dir = opts.data_dir or (
+        Path(os.environ["KPBENCH_DATA"]) / opts.dataset if "KPBENCH_DATA" in os.environ else None
+    )
     data = dspec.build(data_dir, **data_options)
     if task not in data.tasks:
         raise DataError(
@@ -179,26 +198,62 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         )
     metric_specs = registry.metrics(task)
 
-    run_id = _find_resume(opts.results_dir, opts.dataset, opts.method, opts.resume) if opts.resume else results.new_run_id(opts.method, opts.seed)
+    run_id = (
+        _find_resume(opts.results_dir, opts.dataset, opts.method, opts.resume)
+        if opts.resume
+        else results.new_run_id(opts.method, opts.seed)
+    )
     record_file = results.record_path(opts.results_dir, opts.dataset, opts.method, run_id)
     run_dir = record_file.with_suffix("")
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(opts.seed)
 
-    tracker = Tracker(enabled=opts.mlflow, tracking_uri=opts.tracking_uri, experiment=opts.experiment or opts.dataset)
-    tags = {"method": opts.method, "dataset": opts.dataset, "task": task, "preset": str(opts.preset),
-            "kpbench_version": __version__, "device": str(device), "seed": str(opts.seed)}
-    tracker.start(run_name=run_id, params=flatten({**config, **{f"data.{k}": v for k, v in data_options.items()}}), tags=tags)
+    tracker = Tracker(
+        enabled=opts.mlflow,
+        tracking_uri=opts.tracking_uri,
+        experiment=opts.experiment or opts.dataset,
+    )
+    tags = {
+        "method": opts.method,
+        "dataset": opts.dataset,
+        "task": task,
+        "preset": str(opts.preset),
+        "kpbench_version": __version__,
+        "device": str(device),
+        "seed": str(opts.seed),
+    }
+    tracker.start(
+        run_name=run_id,
+        params=flatten({**config, **{f"data.{k}": v for k, v in data_options.items()}}),
+        tags=tags,
+    )
     ctx = Context(config, device, opts.seed, run_dir, bool(opts.resume), tracker, opts.progress)
 
     record: dict[str, Any] = {
-        "schema_version": results.SCHEMA_VERSION, "run_id": run_id, "method": opts.method,
-        "dataset": opts.dataset, "task": task, "preset": opts.preset, "seed": opts.seed,
-        "config": config, "config_hash": results.config_hash(config), "data_options": data_options,
+        "schema_version": results.SCHEMA_VERSION,
+        "run_id": run_id,
+        "method": opts.method,
+        "dataset": opts.dataset,
+        "task": task,
+        "preset": opts.preset,
+        "seed": opts.seed,
+        "config": config,
+        "config_hash": results.config_hash(config),
+        "data_options": data_options,
         "data": {"dir": str(data_dir) if data_dir else None, **_safe(data.describe)},
-        "metrics": {}, "baselines": {}, "timing": {}, "params": None, "flops": None,
-        "env": results.environment(), "kpbench_version": __version__,
-        "started_at": now(), "finished_at": None, "status": "failed", "artifacts": {}, "history": [], "notes": {},
+        "metrics": {},
+        "baselines": {},
+        "timing": {},
+        "params": None,
+        "flops": None,
+        "env": results.environment(),
+        "kpbench_version": __version__,
+        "started_at": now(),
+        "finished_at": None,
+        "status": "failed",
+        "artifacts": {},
+        "history": [],
+        "notes": {},
     }
     stage = "build"
     t0 = time.perf_counter()
@@ -213,13 +268,19 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         evaluation = method.evaluate(data, ctx)
         record["metrics"] = score(metric_specs, evaluation)
         for name, base in (evaluation.get("baselines") or {}).items():
-            record["baselines"][name] = {k: v["value"] for k, v in score(metric_specs, base).items()}
+            record["baselines"][name] = {
+                k: v["value"] for k, v in score(metric_specs, base).items()
+            }
         stage = "time"
         batch = method.timing_batch(data, int(config.get("timing_batch_size", 1) or 1))
-        record["timing"] = timing.profile(method, batch, int(config.get("timing_batch_size", 1) or 1), device)
+        record["timing"] = timing.profile(
+            method, batch, int(config.get("timing_batch_size", 1) or 1), device
+        )
         flops_inputs = method.flops_inputs()
-        record["flops"] = {"per_sample": timing.count_flops(method.model, flops_inputs),
-                           "input": " ".join(str(tuple(x.shape)) for x in flops_inputs)}
+        record["flops"] = {
+            "per_sample": timing.count_flops(method.model, flops_inputs),
+            "input": " ".join(str(tuple(x.shape)) for x in flops_inputs),
+        }
         record["status"] = "finished"
     except KeyboardInterrupt:
         record["error"] = f"interrupted during {stage}; continue with --resume {run_id}"
@@ -231,7 +292,9 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
 
     if record["status"] == "finished":
         tracker.log_metrics({k: v["value"] for k, v in record["metrics"].items()})
-        tracker.log_metrics({f"timing/{k}": v["value"] for k, v in record["timing"].items() if isinstance(v, dict)})
+        tracker.log_metrics(
+            {f"timing/{k}": v["value"] for k, v in record["timing"].items() if isinstance(v, dict)}
+        )
     tracker.log_dict(record, "record.json")
     tracker.finish("FINISHED" if record["status"] == "finished" else "FAILED")
     record["tracking"] = tracker.info()
@@ -252,7 +315,11 @@ def score(metric_specs, evaluation) -> dict:
     if evaluation.get("metrics_unavailable"):
         return out
     for m in metric_specs:
-        out[m.name] = {"value": float(m.fn(evaluation)), "unit": m.unit, "higher_is_better": m.higher_is_better}
+        out[m.name] = {
+            "value": float(m.fn(evaluation)),
+            "unit": m.unit,
+            "higher_is_better": m.higher_is_better,
+        }
     return out
 
 

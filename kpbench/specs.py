@@ -16,7 +16,9 @@ from kpbench.types import check_task
 
 def _check_name(name: str) -> None:
     if not name or not name.replace("_", "").replace("-", "").isalnum() or name != name.lower():
-        raise ValueError(f"plugin record name {name!r} must be lowercase letters, digits, '-' or '_'")
+        raise ValueError(
+            f"plugin record name {name!r} must be lowercase letters, digits, '-' or '_'"
+        )
 
 
 @dataclass(frozen=True)

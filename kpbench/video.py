@@ -40,7 +40,9 @@ class VideoReader:
                 p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
             )
             if not self._frames:
-                raise DataError(f"{self.path}: folder has no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise DataError(
+                    f"{self.path}: folder has no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                )
             first = self._imread(self._frames[0])
             self.height, self.width = first.shape[:2]
             self.num_frames = len(self._frames)
@@ -49,7 +51,7 @@ class VideoReader:
         if not self.path.exists():
             raise DataError(f"{self.path}: video file not found")
         cap = cv2.VideoCapture(str(self.path))
-        ok, frame = (cap.read() if cap.isOpened() else (False, None))
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
         if not ok or frame is None:
             cap.release()
             raise DataError(
@@ -138,7 +140,9 @@ class VideoReader:
         finally:
             cap.release()
 
-    def read_all(self, size: tuple[int, int] | None = None, indices: Iterable[int] | None = None) -> np.ndarray:
+    def read_all(
+        self, size: tuple[int, int] | None = None, indices: Iterable[int] | None = None
+    ) -> np.ndarray:
         """Decode frames into one ``(N, H, W, 3)`` uint8 array (optionally resized to ``(W, H)``)."""
         frames = [f for _, f in self.iter_frames(indices, size)]
         if not frames:

@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `kpbench demo`, then `kpbench list` and `kpbench run --method M --dataset D`.",
     )
     parser.add_argument("--version", action="version", version=f"kpbench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs and tracebacks")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show debug logs and tracebacks"
+    )
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for verb in VERBS:
         verb.register(sub)
@@ -30,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="kpbench: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="kpbench: %(message)s"
+    )
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

@@ -13,7 +13,9 @@ def register(sub) -> None:
     p.add_argument("folder", type=Path, nargs="?", default=Path("results"))
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", type=Path, help="write the table to this file instead of stdout")
-    p.add_argument("--plots", type=Path, metavar="DIR", help="also write comparison plots (PNG) here")
+    p.add_argument(
+        "--plots", type=Path, metavar="DIR", help="also write comparison plots (PNG) here"
+    )
     p.set_defaults(handler=handle)
 
 

@@ -8,11 +8,20 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("data", help="dataset utilities (synthetic twins)")
     dsub = p.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
-    s = dsub.add_parser("synth", help="write a small synthetic twin of a dataset in its official format")
+    s = dsub.add_parser(
+        "synth", help="write a small synthetic twin of a dataset in its official format"
+    )
     s.add_argument("name", help="dataset name (see `kpbench list datasets`)")
     s.add_argument("--out", type=Path, required=True, help="folder to write")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="generator option, e.g. frames=120")
+    s.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="generator option, e.g. frames=120",
+    )
     s.set_defaults(handler=handle)
 
 

@@ -9,17 +9,27 @@ from kpbench.cli.common import add_config_args, add_format
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="a method's resolved config, tasks, params and FLOPs (no training)")
+    p = sub.add_parser(
+        "info", help="a method's resolved config, tasks, params and FLOPs (no training)"
+    )
     p.add_argument("method")
-    p.add_argument("--dataset", help="size the model for this dataset (its keypoint count, its task)")
+    p.add_argument(
+        "--dataset", help="size the model for this dataset (its keypoint count, its task)"
+    )
     p.add_argument("--data-dir", type=Path, help="data folder for --dataset")
     add_config_args(p, None)
     add_format(p)
     p.set_defaults(handler=handle)
 
 
-def describe(method: str, dataset: str | None = None, data_dir: Path | None = None,
-             preset: str | None = None, config_file=None, sets=None) -> dict:
+def describe(
+    method: str,
+    dataset: str | None = None,
+    data_dir: Path | None = None,
+    preset: str | None = None,
+    config_file=None,
+    sets=None,
+) -> dict:
     """Build the model on CPU and describe it."""
     import os
 
@@ -56,7 +66,9 @@ def describe(method: str, dataset: str | None = None, data_dir: Path | None = No
 
 
 def handle(args) -> int:
-    info = describe(args.method, args.dataset, args.data_dir, args.preset, args.config_file, args.sets)
+    info = describe(
+        args.method, args.dataset, args.data_dir, args.preset, args.config_file, args.sets
+    )
     if args.format == "json":
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -64,10 +76,22 @@ def handle(args) -> int:
     print(f"preset   {info['preset'] or 'none (the paper model)'}")
     if info["paper"]:
         print(f"paper    {info['paper']}")
-    print(f"params   {info['params']:,}  (" + ", ".join(f"{k} {v:,}" for k, v in info["params_by_block"].items()) + ")")
-    print(f"FLOPs    {info['flops_per_sample']:,} per sample ({info['flops_per_sample'] / 1e9:.2f} GFLOPs) at input {info['flops_input']}")
+    print(
+        f"params   {info['params']:,}  ("
+        + ", ".join(f"{k} {v:,}" for k, v in info["params_by_block"].items())
+        + ")"
+    )
+    print(
+        f"FLOPs    {info['flops_per_sample']:,} per sample ({info['flops_per_sample'] / 1e9:.2f} GFLOPs) at input {info['flops_input']}"
+    )
     if info["reference"]:
-        print("reference " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["reference"].items()))
+        print(
+            "reference "
+            + ", ".join(
+                f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                for k, v in info["reference"].items()
+            )
+        )
     print("config:")
     for k, v in sorted(info["config"].items()):
         print(f"  {k}: {v}")

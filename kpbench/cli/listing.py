@@ -20,23 +20,44 @@ def collect(registry) -> dict:
     """Everything ``list`` shows, as plain data (also the JSON output)."""
     return {
         "plugins": [
-            {"name": p.name, "source": p.source, "status": "error" if p.error else "ok",
-             "error": p.error, "provides": p.provides}
+            {
+                "name": p.name,
+                "source": p.source,
+                "status": "error" if p.error else "ok",
+                "error": p.error,
+                "provides": p.provides,
+            }
             for p in sorted(registry.plugins.values(), key=lambda p: p.name)
         ],
         "methods": [
-            {"name": n, "tasks": list(e.spec.tasks), "plugin": e.plugin.name, "source": e.plugin.source,
-             "description": e.spec.description}
+            {
+                "name": n,
+                "tasks": list(e.spec.tasks),
+                "plugin": e.plugin.name,
+                "source": e.plugin.source,
+                "description": e.spec.description,
+            }
             for n, e in sorted(registry.methods().items())
         ],
         "datasets": [
-            {"name": n, "tasks": list(e.spec.tasks), "plugin": e.plugin.name, "source": e.plugin.source,
-             "synthetic_twin": e.spec.synthesize is not None, "description": e.spec.description}
+            {
+                "name": n,
+                "tasks": list(e.spec.tasks),
+                "plugin": e.plugin.name,
+                "source": e.plugin.source,
+                "synthetic_twin": e.spec.synthesize is not None,
+                "description": e.spec.description,
+            }
             for n, e in sorted(registry.datasets().items())
         ],
         "metrics": [
-            {"task": m.task, "name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
-             "description": m.description}
+            {
+                "task": m.task,
+                "name": m.name,
+                "unit": m.unit,
+                "higher_is_better": m.higher_is_better,
+                "description": m.description,
+            }
             for m in sorted(registry.metrics(), key=lambda m: (m.task, m.name))
         ],
         "pairs": [{"dataset": d, "method": m, "tasks": t} for d, m, t in sorted(registry.pairs())],
@@ -46,7 +67,13 @@ def collect(registry) -> dict:
 def _table(rows: list[dict], cols: list[str]) -> str:
     if not rows:
         return "  (none)"
-    cells = [[", ".join(v) if isinstance(v, list) else ("" if v is None else str(v)) for v in (r[c] for c in cols)] for r in rows]
+    cells = [
+        [
+            ", ".join(v) if isinstance(v, list) else ("" if v is None else str(v))
+            for v in (r[c] for c in cols)
+        ]
+        for r in rows
+    ]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths))]
     lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]

@@ -16,11 +16,21 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (auto = CUDA when present)")
     p.add_argument("--task", help="pick one task when the pair allows several")
-    p.add_argument("--results", dest="results_dir", type=Path, default=Path("results"), help="results folder")
+    p.add_argument(
+        "--results", dest="results_dir", type=Path, default=Path("results"), help="results folder"
+    )
     p.add_argument("--experiment", help="MLflow experiment (default: the dataset name)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    p.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)"
+    )
     p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-    p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID", help="continue an interrupted run (default: the latest)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_ID",
+        help="continue an interrupted run (default: the latest)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(handler=handle)
 
@@ -30,10 +40,21 @@ def handle(args) -> int:
 
     record = run(
         RunOptions(
-            method=args.method, dataset=args.dataset, data_dir=args.data_dir, preset=args.preset,
-            config_file=args.config_file, sets=args.sets, seed=args.seed, device=args.device, task=args.task,
-            results_dir=args.results_dir, tracking_uri=args.tracking_uri, experiment=args.experiment,
-            mlflow=not args.no_mlflow, resume=args.resume, progress=not args.no_progress,
+            method=args.method,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            preset=args.preset,
+            config_file=args.config_file,
+            sets=args.sets,
+            seed=args.seed,
+            device=args.device,
+            task=args.task,
+            results_dir=args.results_dir,
+            tracking_uri=args.tracking_uri,
+            experiment=args.experiment,
+            mlflow=not args.no_mlflow,
+            resume=args.resume,
+            progress=not args.no_progress,
         )
     )
     print_summary(record)
@@ -41,7 +62,9 @@ def handle(args) -> int:
 
 
 def print_summary(record: dict) -> None:
-    print(f"run {record['run_id']}: {record['method']} on {record['dataset']} ({record['task']}, preset {record['preset']})")
+    print(
+        f"run {record['run_id']}: {record['method']} on {record['dataset']} ({record['task']}, preset {record['preset']})"
+    )
     for name, m in record["metrics"].items():
         arrow = "↑" if m["higher_is_better"] else "↓"
         print(f"  {name} {arrow}: {m['value']:.4g} {m['unit']}")
@@ -49,9 +72,16 @@ def print_summary(record: dict) -> None:
         print(f"  baseline {base}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
     t = record.get("timing", {})
     if t:
-        print(f"  timing on {t.get('device')}: " + ", ".join(
-            f"{k} {v['value']:.4g} {v['unit']}" for k, v in t.items() if isinstance(v, dict)))
-    print(f"  params {record['params']:,}" + (f", FLOPs/sample {record['flops']['per_sample']:.3e}" if record.get("flops") else ""))
+        print(
+            f"  timing on {t.get('device')}: "
+            + ", ".join(
+                f"{k} {v['value']:.4g} {v['unit']}" for k, v in t.items() if isinstance(v, dict)
+            )
+        )
+    print(
+        f"  params {record['params']:,}"
+        + (f", FLOPs/sample {record['flops']['per_sample']:.3e}" if record.get("flops") else "")
+    )
     tr = record.get("tracking") or {}
     if tr.get("error"):
         print(f"  MLflow: tracking failed ({tr['error']}); the JSON record has everything")

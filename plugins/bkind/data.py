@@ -81,7 +81,9 @@ def training_pairs(data: KeypointDataset, config: dict, preprocess: Callable | N
 
     segments = []
     for item in data.videos("train"):
-        frames, _ = decode_segment(item, config["image_size"], config["max_frames_per_video"], preprocess)
+        frames, _ = decode_segment(
+            item, config["image_size"], config["max_frames_per_video"], preprocess
+        )
         if len(frames) > config["frame_gap"]:
             segments.append((item.name, frames))
     pairs = FramePairs(segments, config["frame_gap"], config["pair_stride"])

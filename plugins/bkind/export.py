@@ -33,7 +33,9 @@ def palette(k: int) -> list[tuple[int, int, int]]:
     return [tuple(int(255 * c) for c in cmap(i % cmap.N)[:3]) for i in range(k)]
 
 
-def draw_keypoints(frame: np.ndarray, keypoints: np.ndarray, radius: int | None = None) -> np.ndarray:
+def draw_keypoints(
+    frame: np.ndarray, keypoints: np.ndarray, radius: int | None = None
+) -> np.ndarray:
     """Draw keypoints ``(K, 2)`` px on a copy of an RGB frame, each in its own colour, with its index."""
     import cv2
 
@@ -46,11 +48,27 @@ def draw_keypoints(frame: np.ndarray, keypoints: np.ndarray, radius: int | None 
         c = (int(round(x)), int(round(y)))
         cv2.circle(out, c, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
         cv2.circle(out, c, r, colour, -1, cv2.LINE_AA)
-        cv2.putText(out, str(i), (c[0] + r + 1, c[1] - r), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, r / 8), colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            str(i),
+            (c[0] + r + 1, c[1] - r),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            max(0.3, r / 8),
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 
-def save_keypoints(path: Path, video_path: Path, fps: float, image_size: tuple[int, int], pred: dict, index: np.ndarray) -> Path:
+def save_keypoints(
+    path: Path,
+    video_path: Path,
+    fps: float,
+    image_size: tuple[int, int],
+    pred: dict,
+    index: np.ndarray,
+) -> Path:
     """Write one video's discovered keypoints (format in the module docstring)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -66,14 +84,18 @@ def save_keypoints(path: Path, video_path: Path, fps: float, image_size: tuple[i
     return path
 
 
-def save_overlay_image(path: Path, frames: list[np.ndarray], keypoints: list[np.ndarray], tile: int = 320) -> Path:
+def save_overlay_image(
+    path: Path, frames: list[np.ndarray], keypoints: list[np.ndarray], tile: int = 320
+) -> Path:
     """Tile up to 4 frames with their keypoints into one PNG (2 × 2 grid)."""
     import cv2
 
     drawn = []
     for f, k in zip(frames[:4], keypoints[:4]):
         scale = tile / max(f.shape[:2])
-        small = cv2.resize(f, (round(f.shape[1] * scale), round(f.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            f, (round(f.shape[1] * scale), round(f.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
         canvas = np.zeros((tile, tile, 3), np.uint8)
         canvas[: small.shape[0], : small.shape[1]] = draw_keypoints(small, k * scale)
         drawn.append(canvas)
@@ -93,7 +115,9 @@ def save_overlay_video(path: Path, frames, keypoints: np.ndarray, fps: float) ->
     try:
         for f, k in zip(frames, keypoints):
             if writer is None:
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (f.shape[1], f.shape[0]))
+                writer = cv2.VideoWriter(
+                    str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (f.shape[1], f.shape[0])
+                )
             writer.write(cv2.cvtColor(draw_keypoints(f, k), cv2.COLOR_RGB2BGR))
     finally:
         if writer is not None:

@@ -26,7 +26,9 @@ def to_pixels(pred: dict, image_size: tuple[int, int], heatmap_size: int) -> dic
     n = heatmap_size
     sx, sy = (n - 1) * w / (2 * n), (n - 1) * h / (2 * n)
     kp = pred["keypoints"]
-    px = np.stack([(kp[..., 0] + 1) * sx + w / (2 * n) - 0.5, (kp[..., 1] + 1) * sy + h / (2 * n) - 0.5], -1)
+    px = np.stack(
+        [(kp[..., 0] + 1) * sx + w / (2 * n) - 0.5, (kp[..., 1] + 1) * sy + h / (2 * n) - 0.5], -1
+    )
     cov = pred["covariance"] * np.array([sx * sx, sy * sy, sx * sy])
     return {"keypoints": px, "confidence": pred["confidence"], "covariance": cov}
 
@@ -53,7 +55,9 @@ class BKinDMethod(Method):
             encoder_weights=config["encoder_weights"] or None,
         )
         self.loss = PerceptualLoss(mode=config["perceptual"], weights=config["vgg_weights"] or None)
-        self.preprocess = make_preprocess(config["preprocess"], lower=config["hsv_lower"], upper=config["hsv_upper"])
+        self.preprocess = make_preprocess(
+            config["preprocess"], lower=config["hsv_lower"], upper=config["hsv_upper"]
+        )
         self.optimizer = None
         self.epoch = config["curriculum"]  # timing steps run with every loss switched on
 
@@ -65,9 +69,16 @@ class BKinDMethod(Method):
     def _optimizer(self):
         c = self.config
         if c["optimizer"] == "adam":  # scale-free: the CPU preset's pixel-only loss is ~1e-4
-            opt = torch.optim.Adam(self.model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
+            opt = torch.optim.Adam(
+                self.model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"]
+            )
         elif c["optimizer"] == "sgd":
-            opt = torch.optim.SGD(self.model.parameters(), lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"])
+            opt = torch.optim.SGD(
+                self.model.parameters(),
+                lr=c["lr"],
+                momentum=c["momentum"],
+                weight_decay=c["weight_decay"],
+            )
         else:
             from kpbench.errors import ConfigError
 
@@ -77,16 +88,26 @@ class BKinDMethod(Method):
 
     def _autocast(self):
         on_cuda = self.device.type == "cuda"
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda and bool(self.config["amp"]))
+        return torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=on_cuda and bool(self.config["amp"])
+        )
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else x
+        return (
+            x.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else x
+        )
 
     def _step(self, frame_t, frame_tT, epoch: int) -> dict[str, float]:
         with self._autocast():
-            total, parts = bkind_loss(self.model, self._prepare(frame_t), self._prepare(frame_tT), epoch,
-                                      curriculum=self.config["curriculum"], perceptual=self.loss)
+            total, parts = bkind_loss(
+                self.model,
+                self._prepare(frame_t),
+                self._prepare(frame_tT),
+                epoch,
+                curriculum=self.config["curriculum"],
+                perceptual=self.loss,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
@@ -103,8 +124,13 @@ class BKinDMethod(Method):
         ctx.note("perceptual_loss", self.loss.source)
         ctx.note("preprocess", c["preprocess"] or "none")
         gen = torch.Generator().manual_seed(ctx.seed)
-        loader = torch.utils.data.DataLoader(pairs, batch_size=c["batch_size"], shuffle=True, generator=gen,
-                                             drop_last=len(pairs) > c["batch_size"])
+        loader = torch.utils.data.DataLoader(
+            pairs,
+            batch_size=c["batch_size"],
+            shuffle=True,
+            generator=gen,
+            drop_last=len(pairs) > c["batch_size"],
+        )
         self.optimizer, sched = self._optimizer()
         start = 0
         state = ctx.load_checkpoint()
@@ -119,7 +145,9 @@ class BKinDMethod(Method):
             self.model.train()
             sums: dict[str, float] = defaultdict(float)
             n = 0
-            batches = ctx.progress(loader, total=min(steps, len(loader)), desc=f"bkind epoch {epoch}")
+            batches = ctx.progress(
+                loader, total=min(steps, len(loader)), desc=f"bkind epoch {epoch}"
+            )
             for n, (frame_t, frame_tT) in enumerate(batches, start=1):
                 for k, v in self._step(frame_t, frame_tT, epoch).items():
                     sums[k] += v
@@ -127,8 +155,14 @@ class BKinDMethod(Method):
                     break
             sched.step()
             ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in sums.items()})
-            ctx.save_checkpoint({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                                 "scheduler": sched.state_dict(), "epoch": epoch})
+            ctx.save_checkpoint(
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch,
+                }
+            )
         self.epoch = c["epochs"]
 
     # -- inference ----------------------------------------------------------------------------
@@ -140,7 +174,9 @@ class BKinDMethod(Method):
         hm = self.config["image_size"] // 4
         for i in range(0, len(frames), self.config["eval_batch_size"]):
             with self._autocast():
-                pred = self.model.detect(self._prepare(to_tensor(frames[i : i + self.config["eval_batch_size"]])))
+                pred = self.model.detect(
+                    self._prepare(to_tensor(frames[i : i + self.config["eval_batch_size"]]))
+                )
             hm = pred["heatmaps"].shape[-1]
             for k in ("keypoints", "confidence", "covariance"):
                 out[k].append(pred[k].float().cpu().numpy())
@@ -152,9 +188,13 @@ class BKinDMethod(Method):
 
         sizes = {f.image_size for f in frames}
         if len(sizes) > 1:
-            raise DataError(f"labelled frames have different sizes {sorted(sizes)}; evaluate each size separately")
+            raise DataError(
+                f"labelled frames have different sizes {sorted(sizes)}; evaluate each size separately"
+            )
         size = sizes.pop()
-        imgs = np.stack([resize_square(f.load(), self.config["image_size"], self.preprocess) for f in frames])
+        imgs = np.stack(
+            [resize_square(f.load(), self.config["image_size"], self.preprocess) for f in frames]
+        )
         return self.detect(imgs, size)["keypoints"], np.stack([f.keypoints for f in frames])
 
     def evaluate(self, data, ctx) -> dict:
@@ -170,12 +210,23 @@ class BKinDMethod(Method):
             return {"metrics_unavailable": reason}
         fit_disc, fit_gt = self._frames_px(fit)
         test_disc, test_gt = self._frames_px(test)
-        ev = {"fit_discovered": fit_disc, "fit_annotated": fit_gt, "test_discovered": test_disc,
-              "test_annotated": test_gt, "image_size": fit[0].image_size}
-        ctx.note("evaluation", {"fit_frames": len(fit), "test_frames": len(test),
-                                "protocol": "least squares without bias, discovered -> annotated, in coordinates "
-                                            "normalised by (W, H); fitted on train-split labelled frames, scored on "
-                                            "test-split labelled frames"})
+        ev = {
+            "fit_discovered": fit_disc,
+            "fit_annotated": fit_gt,
+            "test_discovered": test_disc,
+            "test_annotated": test_gt,
+            "image_size": fit[0].image_size,
+        }
+        ctx.note(
+            "evaluation",
+            {
+                "fit_frames": len(fit),
+                "test_frames": len(test),
+                "protocol": "least squares without bias, discovered -> annotated, in coordinates "
+                "normalised by (W, H); fitted on train-split labelled frames, scored on "
+                "test-split labelled frames",
+            },
+        )
         ev["baselines"] = {"random": baseline_random(ev, seed=ctx.seed), "grid": baseline_grid(ev)}
         return ev
 
@@ -190,7 +241,9 @@ class BKinDMethod(Method):
             reader = items[0].reader
             idx_all, preds = [], []
             for item in items:
-                frames, idx = decode_segment(item, c["image_size"], c["export_max_frames"], self.preprocess)
+                frames, idx = decode_segment(
+                    item, c["image_size"], c["export_max_frames"], self.preprocess
+                )
                 if len(idx):
                     preds.append(self.detect(frames, (reader.width, reader.height)))
                     idx_all.append(idx)
@@ -200,8 +253,14 @@ class BKinDMethod(Method):
             index = np.concatenate(idx_all)
             order = np.argsort(index)
             pred = {k: v[order] for k, v in pred.items()}
-            path = save_keypoints(ctx.run_dir / "keypoints" / f"{name}.npz", reader.path, reader.fps,
-                                  (reader.width, reader.height), pred, index[order])
+            path = save_keypoints(
+                ctx.run_dir / "keypoints" / f"{name}.npz",
+                reader.path,
+                reader.fps,
+                (reader.width, reader.height),
+                pred,
+                index[order],
+            )
             ctx.add_artifact(f"keypoints/{name}", path)
             if first is None:
                 first = (reader, pred, index[order])
@@ -211,23 +270,36 @@ class BKinDMethod(Method):
         n = min(len(index), c["overlay_frames"])
         clip = list(reader.iter_frames(index[:n]))
         picks = np.linspace(0, len(clip) - 1, min(4, len(clip))).round().astype(int)
-        img = save_overlay_image(ctx.run_dir / "overlay.png", [clip[i][1] for i in picks], [pred["keypoints"][i] for i in picks])
+        img = save_overlay_image(
+            ctx.run_dir / "overlay.png",
+            [clip[i][1] for i in picks],
+            [pred["keypoints"][i] for i in picks],
+        )
         ctx.add_artifact("overlay_image", img)
-        vid = save_overlay_video(ctx.run_dir / "overlay.mp4", (f for _, f in clip), pred["keypoints"][:n], reader.fps)
+        vid = save_overlay_video(
+            ctx.run_dir / "overlay.mp4", (f for _, f in clip), pred["keypoints"][:n], reader.fps
+        )
         ctx.add_artifact("overlay_video", vid)
 
     # -- FLOPs and timing ---------------------------------------------------------------------
     def flops_inputs(self) -> tuple:
         s = self.config["image_size"]
-        return (torch.zeros(1, 3, s, s, device=self.device), torch.zeros(1, 3, s, s, device=self.device))
+        return (
+            torch.zeros(1, 3, s, s, device=self.device),
+            torch.zeros(1, 3, s, s, device=self.device),
+        )
 
     def timing_batch(self, data, batch_size: int):
         s = self.config["image_size"]
         item = next((v for v in data.videos("train")), None)
         if item is not None:
-            frames, _ = decode_segment(item, s, batch_size + self.config["frame_gap"], self.preprocess)
+            frames, _ = decode_segment(
+                item, s, batch_size + self.config["frame_gap"], self.preprocess
+            )
         if item is None or len(frames) <= self.config["frame_gap"]:
-            frames = np.random.default_rng(0).integers(0, 255, (batch_size + self.config["frame_gap"], s, s, 3), dtype=np.uint8)
+            frames = np.random.default_rng(0).integers(
+                0, 255, (batch_size + self.config["frame_gap"], s, s, 3), dtype=np.uint8
+            )
         gap = self.config["frame_gap"]
         idx = np.arange(batch_size) % max(1, len(frames) - gap)
         return self._prepare(to_tensor(frames[idx])), self._prepare(to_tensor(frames[idx + gap]))

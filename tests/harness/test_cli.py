@@ -12,15 +12,21 @@ from kpbench.cli import main
 
 
 def test_help_imports_no_heavy_module():
-    code = ("import sys; from kpbench.cli import build_parser; build_parser().format_help(); "
-            "from kpbench.plugins import get_registry; get_registry().methods(); "
-            "print(sorted(m for m in ('torch', 'mlflow', 'cv2', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys; from kpbench.cli import build_parser; build_parser().format_help(); "
+        "from kpbench.plugins import get_registry; get_registry().methods(); "
+        "print(sorted(m for m in ('torch', 'mlflow', 'cv2', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_help_runs_as_a_command():
-    out = subprocess.run([sys.executable, "-m", "kpbench.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "kpbench.cli", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "run" in out.stdout and "compare" in out.stdout
 
 
@@ -43,7 +49,10 @@ def test_info_json_describes_the_paper_model(capsys):
 
 
 def test_info_with_a_preset(capsys):
-    assert main(["info", "bkind", "--preset", "smoke", "--set", "num_keypoints=4", "--format", "json"]) == 0
+    assert (
+        main(["info", "bkind", "--preset", "smoke", "--set", "num_keypoints=4", "--format", "json"])
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["num_keypoints"] == 4 and info["config"]["image_size"] == 64
     assert info["params"] < 63_124_819
@@ -60,14 +69,31 @@ def _error(capsys, argv) -> str:
 
 
 def test_unknown_method_and_dataset(capsys, tmp_path):
-    assert "unknown method 'nope'; available:" in _error(capsys, ["run", "--method", "nope", "--dataset", "calms21"])
-    assert "unknown dataset 'nope'; available:" in _error(capsys, ["run", "--method", "bkind", "--dataset", "nope"])
+    assert "unknown method 'nope'; available:" in _error(
+        capsys, ["run", "--method", "nope", "--dataset", "calms21"]
+    )
+    assert "unknown dataset 'nope'; available:" in _error(
+        capsys, ["run", "--method", "bkind", "--dataset", "nope"]
+    )
 
 
 def test_missing_data_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("KPBENCH_DATA", raising=False)
-    line = _error(capsys, ["run", "--method", "bkind", "--dataset", "calms21", "--data-dir", str(tmp_path / "absent"),
-                           "--no-mlflow", "--results", str(tmp_path / "r")])
+    line = _error(
+        capsys,
+        [
+            "run",
+            "--method",
+            "bkind",
+            "--dataset",
+            "calms21",
+            "--data-dir",
+            str(tmp_path / "absent"),
+            "--no-mlflow",
+            "--results",
+            str(tmp_path / "r"),
+        ],
+    )
     assert str(tmp_path / "absent") in line and "kpbench data synth calms21" in line
     assert not (tmp_path / "r").exists()
 
@@ -75,10 +101,33 @@ def test_missing_data_folder(capsys, tmp_path, monkeypatch):
 def test_malformed_calms21_json(capsys, tmp_path):
     bad = tmp_path / "calms"
     bad.mkdir()
-    (bad / "calms21_task1_train.json").write_text(json.dumps(
-        {"annotator-id_0": {"task1/train/mouse001_task1_annotator1": {"keypoints": [[[1, 2]]], "metadata": {"vocab": {"other": 0}}}}}))
-    line = _error(capsys, ["run", "--method", "bkind", "--dataset", "calms21", "--data-dir", str(bad), "--no-mlflow",
-                           "--results", str(tmp_path / "r")])
+    (bad / "calms21_task1_train.json").write_text(
+        json.dumps(
+            {
+                "annotator-id_0": {
+                    "task1/train/mouse001_task1_annotator1": {
+                        "keypoints": [[[1, 2]]],
+                        "metadata": {"vocab": {"other": 0}},
+                    }
+                }
+            }
+        )
+    )
+    line = _error(
+        capsys,
+        [
+            "run",
+            "--method",
+            "bkind",
+            "--dataset",
+            "calms21",
+            "--data-dir",
+            str(bad),
+            "--no-mlflow",
+            "--results",
+            str(tmp_path / "r"),
+        ],
+    )
     assert "calms21_task1_train.json" in line and "mouse001" in line
 
 
@@ -86,8 +135,21 @@ def test_video_that_cannot_be_opened(capsys, tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
     (clips / "broken.mp4").write_bytes(b"\x00not a video" * 100)
-    line = _error(capsys, ["run", "--method", "bkind", "--dataset", "video", "--data-dir", str(clips), "--no-mlflow",
-                           "--results", str(tmp_path / "r")])
+    line = _error(
+        capsys,
+        [
+            "run",
+            "--method",
+            "bkind",
+            "--dataset",
+            "video",
+            "--data-dir",
+            str(clips),
+            "--no-mlflow",
+            "--results",
+            str(tmp_path / "r"),
+        ],
+    )
     assert "broken.mp4" in line
 
 

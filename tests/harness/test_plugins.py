@@ -23,7 +23,10 @@ def test_builtins_load_through_entry_points():
     assert all(reg.plugins[n].source == "built-in" for n in ("bkind", "calms21", "video"))
     assert "bkind" in reg.methods() and {"calms21", "video"} <= set(reg.datasets())
     assert ("calms21", "bkind", ["discovery2d"]) in reg.pairs()
-    assert {m.name for m in reg.metrics("discovery2d")} >= {"regression_error", "regression_error_px"}
+    assert {m.name for m in reg.metrics("discovery2d")} >= {
+        "regression_error",
+        "regression_error_px",
+    }
 
 
 def test_in_process_plugin_is_listed_and_runnable(toy_registry, toy_data, tmp_path, capsys):
@@ -32,8 +35,21 @@ def test_in_process_plugin_is_listed_and_runnable(toy_registry, toy_data, tmp_pa
     listed = json.loads(capsys.readouterr().out)
     assert "toymethod" in [m["name"] for m in listed["methods"]]
     assert {"dataset": "toy", "method": "toymethod", "tasks": ["discovery2d"]} in listed["pairs"]
-    rc = main(["run", "--method", "toymethod", "--dataset", "toy", "--data-dir", str(toy_data), "--no-mlflow",
-               "--results", str(tmp_path / "res"), "--no-progress"])
+    rc = main(
+        [
+            "run",
+            "--method",
+            "toymethod",
+            "--dataset",
+            "toy",
+            "--data-dir",
+            str(toy_data),
+            "--no-mlflow",
+            "--results",
+            str(tmp_path / "res"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     records = list((tmp_path / "res" / "toy" / "toymethod").glob("*.json"))
     assert len(records) == 1 and json.loads(records[0].read_text())["status"] == "finished"
@@ -70,7 +86,11 @@ class DuplicatePlugin:
 
     @kpbench.hookimpl
     def kpbench_methods(self):
-        return [MethodSpec(name="bkind", tasks=("discovery2d",), build=lambda c, num_keypoints=None: None)]
+        return [
+            MethodSpec(
+                name="bkind", tasks=("discovery2d",), build=lambda c, num_keypoints=None: None
+            )
+        ]
 
 
 class MisspelledPlugin:

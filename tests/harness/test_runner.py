@@ -15,8 +15,14 @@ from kpbench.specs import DatasetSpec
 
 
 def opts(toy_data, tmp_path, **kw) -> RunOptions:
-    base = dict(method="toymethod", dataset="toy", data_dir=toy_data, results_dir=tmp_path / "res",
-                mlflow=False, progress=False)
+    base = dict(
+        method="toymethod",
+        dataset="toy",
+        data_dir=toy_data,
+        results_dir=tmp_path / "res",
+        mlflow=False,
+        progress=False,
+    )
     return RunOptions(**{**base, **kw})
 
 
@@ -25,7 +31,9 @@ def test_record_has_everything(toy_registry, toy_data, tmp_path):
     on_disk = json.loads(open(rec["_path"]).read())
     validate_record(on_disk)
     assert set(REQUIRED_KEYS) <= set(on_disk)
-    assert on_disk["status"] == "finished" and on_disk["seed"] == 3 and on_disk["preset"] == "default"
+    assert (
+        on_disk["status"] == "finished" and on_disk["seed"] == 3 and on_disk["preset"] == "default"
+    )
     assert on_disk["config"] == {"num_keypoints": 1, "lr": 0.3, "epochs": 3, "fail_at_epoch": None}
     assert [h["epoch"] for h in on_disk["history"]] == [0, 1, 2]
     err = on_disk["metrics"]["regression_error"]
@@ -56,14 +64,22 @@ def test_mlflow_run_in_a_temporary_sqlite_store(toy_registry, toy_data, tmp_path
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    rec = run(opts(toy_data, tmp_path, mlflow=True, tracking_uri=uri, experiment="toyexp"), toy_registry)
+    rec = run(
+        opts(toy_data, tmp_path, mlflow=True, tracking_uri=uri, experiment="toyexp"), toy_registry
+    )
     assert rec["tracking"]["error"] is None
     client = mlflow.MlflowClient(uri)
     runs = mlflow.search_runs(experiment_names=["toyexp"], output_format="pandas")
     assert len(runs) == 1
     row = runs.iloc[0]
-    assert row["params.lr"] == "0.5" and row["tags.method"] == "toymethod" and row["status"] == "FINISHED"
-    assert row["metrics.regression_error"] == pytest.approx(rec["metrics"]["regression_error"]["value"])
+    assert (
+        row["params.lr"] == "0.5"
+        and row["tags.method"] == "toymethod"
+        and row["status"] == "FINISHED"
+    )
+    assert row["metrics.regression_error"] == pytest.approx(
+        rec["metrics"]["regression_error"]["value"]
+    )
     history = client.get_metric_history(row["run_id"], "train/loss")
     assert [m.step for m in history] == [0, 1, 2]
     assert "record.json" in [a.path for a in client.list_artifacts(row["run_id"])]
@@ -73,7 +89,9 @@ def test_unreachable_tracking_server_still_writes_the_record(toy_registry, toy_d
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    rec = run(opts(toy_data, tmp_path, mlflow=True, tracking_uri=f"http://127.0.0.1:{port}"), toy_registry)
+    rec = run(
+        opts(toy_data, tmp_path, mlflow=True, tracking_uri=f"http://127.0.0.1:{port}"), toy_registry
+    )
     assert rec["status"] == "finished"
     assert rec["tracking"]["error"]
     assert json.loads(open(rec["_path"]).read())["status"] == "finished"
@@ -90,7 +108,9 @@ class BehaviourOnly:
 def test_impossible_pair_names_the_datasets_that_work(toy_registry, tmp_path):
     toy_registry.register(BehaviourOnly(), name="behaviour_only")
     with pytest.raises(IncompatibleError) as exc:
-        run(RunOptions(method="toymethod", dataset="labelsonly", results_dir=tmp_path), toy_registry)
+        run(
+            RunOptions(method="toymethod", dataset="labelsonly", results_dir=tmp_path), toy_registry
+        )
     msg = str(exc.value)
     assert "cannot run on dataset labelsonly (behavior)" in msg
     assert "datasets that work with toymethod:" in msg and "toy" in msg and "calms21" in msg
@@ -102,6 +122,8 @@ def test_cuda_requested_without_gpu_is_a_clear_error():
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(ConfigError, match="no CUDA device is available here; use --device cpu or auto"):
+    with pytest.raises(
+        ConfigError, match="no CUDA device is available here; use --device cpu or auto"
+    ):
         choose_device("cuda")
     assert choose_device("auto").type == "cpu"

@@ -42,7 +42,10 @@ class ToyData(KeypointDataset):
         self.keypoint_names = ["centre"]
 
     def videos(self, split=None):
-        items = [VideoItem(self.reader, "train", 0, 16, self.kp), VideoItem(self.reader, "test", 16, None, self.kp)]
+        items = [
+            VideoItem(self.reader, "train", 0, 16, self.kp),
+            VideoItem(self.reader, "test", 16, None, self.kp),
+        ]
         return [v for v in items if split in (None, v.split)]
 
 
@@ -118,9 +121,13 @@ class ToyMethod(Method):
                 return self._keypoints(self._tensor([f.load() for f in frames])).numpy()
 
         fit, test = data.labeled_frames("train"), data.labeled_frames("test")
-        return {"fit_discovered": disc(fit), "fit_annotated": np.stack([f.keypoints for f in fit]),
-                "test_discovered": disc(test), "test_annotated": np.stack([f.keypoints for f in test]),
-                "image_size": (SIZE, SIZE)}
+        return {
+            "fit_discovered": disc(fit),
+            "fit_annotated": np.stack([f.keypoints for f in fit]),
+            "test_discovered": disc(test),
+            "test_annotated": np.stack([f.keypoints for f in test]),
+            "image_size": (SIZE, SIZE),
+        }
 
     def flops_inputs(self):
         import torch
@@ -142,12 +149,25 @@ class ToyPlugin:
 
     @kpbench.hookimpl
     def kpbench_datasets(self):
-        return [DatasetSpec(name="toy", tasks=("discovery2d",), build=build_data, synthesize=synthesize,
-                            description="a moving square")]
+        return [
+            DatasetSpec(
+                name="toy",
+                tasks=("discovery2d",),
+                build=build_data,
+                synthesize=synthesize,
+                description="a moving square",
+            )
+        ]
 
     @kpbench.hookimpl
     def kpbench_methods(self):
-        return [MethodSpec(name="toymethod", tasks=("discovery2d",), build=lambda c, num_keypoints=None: ToyMethod(c),
-                           defaults={"num_keypoints": 1, "lr": 0.5, "epochs": 3, "fail_at_epoch": None},
-                           presets={"smoke": {"epochs": 2}, "default": {"epochs": 3}, "paper": {}},
-                           description="soft-argmax toy")]
+        return [
+            MethodSpec(
+                name="toymethod",
+                tasks=("discovery2d",),
+                build=lambda c, num_keypoints=None: ToyMethod(c),
+                defaults={"num_keypoints": 1, "lr": 0.5, "epochs": 3, "fail_at_epoch": None},
+                presets={"smoke": {"epochs": 2}, "default": {"epochs": 3}, "paper": {}},
+                description="soft-argmax toy",
+            )
+        ]

@@ -17,15 +17,26 @@ from kpbench_plugins.bkind.method import to_pixels
 @pytest.fixture(scope="module")
 def calms_twin(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("calms")
-    get_registry().dataset("calms21").synthesize(out, 0, n_train=2, n_test=1, frames=48, width=128, height=128)
+    get_registry().dataset("calms21").synthesize(
+        out, 0, n_train=2, n_test=1, frames=48, width=128, height=128
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def smoke_record(calms_twin, tmp_path_factory) -> dict:
     results = tmp_path_factory.mktemp("results")
-    return run(RunOptions(method="bkind", dataset="calms21", data_dir=calms_twin, preset="smoke",
-                          results_dir=results, mlflow=False, progress=False))
+    return run(
+        RunOptions(
+            method="bkind",
+            dataset="calms21",
+            data_dir=calms_twin,
+            preset="smoke",
+            results_dir=results,
+            mlflow=False,
+            progress=False,
+        )
+    )
 
 
 def test_smoke_run_record(smoke_record):
@@ -36,14 +47,23 @@ def test_smoke_run_record(smoke_record):
     assert set(rec["baselines"]) == {"random", "grid"}
     assert rec["notes"]["encoder_weights"].startswith("random init")
     assert "pixel" in rec["notes"]["perceptual_loss"]
-    assert rec["notes"]["evaluation"]["fit_frames"] > 0 and rec["notes"]["evaluation"]["test_frames"] > 0
+    assert (
+        rec["notes"]["evaluation"]["fit_frames"] > 0
+        and rec["notes"]["evaluation"]["test_frames"] > 0
+    )
     assert [h["epoch"] for h in rec["history"]] == [0, 1]
-    assert rec["history"][0]["equivariance"] == 0 and rec["history"][1]["equivariance"] > 0  # curriculum 1
+    assert (
+        rec["history"][0]["equivariance"] == 0 and rec["history"][1]["equivariance"] > 0
+    )  # curriculum 1
 
 
 def test_exported_keypoints_follow_the_documented_format(smoke_record):
     folder = Path(smoke_record["_path"]).parent
-    files = sorted(smoke_record["artifacts"][k] for k in smoke_record["artifacts"] if k.startswith("keypoints/"))
+    files = sorted(
+        smoke_record["artifacts"][k]
+        for k in smoke_record["artifacts"]
+        if k.startswith("keypoints/")
+    )
     assert len(files) == 3  # one per video, all splits
     with np.load(folder / files[0]) as z:
         n, k = z["keypoints"].shape[:2]
@@ -72,8 +92,18 @@ def test_unlabelled_clip_gives_discovery_and_overlays_without_metrics(calms_twin
     clips = tmp_path / "clips"
     clips.mkdir()
     shutil.copy(next((calms_twin / "videos").glob("*.mp4")), clips / "session.mp4")
-    rec = run(RunOptions(method="bkind", dataset="video", data_dir=clips, preset="smoke", results_dir=tmp_path / "r",
-                         mlflow=False, progress=False, sets=["preprocess=colour_mask", "hsv_lower=[0, 0, 0]"]))
+    rec = run(
+        RunOptions(
+            method="bkind",
+            dataset="video",
+            data_dir=clips,
+            preset="smoke",
+            results_dir=tmp_path / "r",
+            mlflow=False,
+            progress=False,
+            sets=["preprocess=colour_mask", "hsv_lower=[0, 0, 0]"],
+        )
+    )
     assert rec["status"] == "finished" and rec["metrics"] == {}
     assert "no labelled frames" in rec["notes"]["metrics_unavailable"]
     assert rec["notes"]["preprocess"] == "colour_mask"
@@ -81,8 +111,11 @@ def test_unlabelled_clip_gives_discovery_and_overlays_without_metrics(calms_twin
 
 
 def test_to_pixels_maps_grid_ends_to_pixel_centres():
-    pred = {"keypoints": np.array([[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]]), "confidence": np.ones((1, 3)),
-            "covariance": np.array([[[1.0, 4.0, 0.5]] * 3])}
+    pred = {
+        "keypoints": np.array([[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]]),
+        "confidence": np.ones((1, 3)),
+        "covariance": np.array([[[1.0, 4.0, 0.5]] * 3]),
+    }
     # heatmap as large as the frame: -1 and 1 are the first and last pixel centres
     out = to_pixels(pred, (64, 32), 64)  # y: 64 heatmap rows over 32 px, first centre at 0.25 - 0.5
     assert out["keypoints"][0, 0] == pytest.approx([0.0, -0.25])

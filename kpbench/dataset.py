@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -141,3 +142,25 @@ class KeypointDataset:
             },
             **self.notes,
         }
+
+
+def find_data_dir(dataset: str, data_dir: str | Path | None, hint: str) -> Path:
+    """The data folder: ``data_dir`` (``--data-dir``), else ``$KPBENCH_DATA/<dataset>``.
+
+    Raises:
+        DataError: no folder was given, or it does not exist (one line: where it looked + ``hint``).
+    """
+    import os
+
+    from kpbench.errors import DataError
+
+    if data_dir is None:
+        if "KPBENCH_DATA" not in os.environ:
+            raise DataError(
+                f"{dataset} data not found (no --data-dir given and $KPBENCH_DATA is not set); {hint}"
+            )
+        data_dir = Path(os.environ["KPBENCH_DATA"]) / dataset
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{dataset} data not found at {root}; {hint}")
+    return root

@@ -10,13 +10,12 @@ right hip, tail base. Class vocabularies are read from each record's metadata (t
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, VideoItem
+from kpbench.dataset import KeypointDataset, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
 from kpbench.types import BehaviorSequence
 from kpbench.video import VideoReader
@@ -230,13 +229,5 @@ def build(
         raise ConfigError(
             f"calms21: max_sequences={max_sequences!r} must be a positive integer or unset"
         )
-    if data_dir is None:
-        if "KPBENCH_DATA" not in os.environ:
-            raise DataError(
-                f"calms21 data not found (no --data-dir given and $KPBENCH_DATA is not set); {DATA_HINT}"
-            )
-        data_dir = Path(os.environ["KPBENCH_DATA"]) / "calms21"
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"calms21 data not found at {root}; {DATA_HINT}")
+    root = find_data_dir("calms21", data_dir, DATA_HINT)
     return CalMS21Dataset(root, task=int(task), max_sequences=max_sequences)

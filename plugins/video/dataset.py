@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, LabeledFrame, VideoItem
+from kpbench.dataset import KeypointDataset, LabeledFrame, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
 from kpbench.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
 from kpbench_plugins.video import dlc
@@ -343,13 +343,5 @@ def build(
     Raises:
         DataError: the folder is missing or holds nothing usable (one line, with how to fix it).
     """
-    if data_dir is None:
-        if "KPBENCH_DATA" not in os.environ:
-            raise DataError(
-                f"video dataset: no data folder given and $KPBENCH_DATA is not set; {HINT}"
-            )
-        data_dir = Path(os.environ["KPBENCH_DATA"]) / "video"
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"video dataset: folder {root} not found; {HINT}")
+    root = find_data_dir("video", data_dir, HINT)
     return VideoFolderDataset(root, test_fraction=test_fraction, max_videos=max_videos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,37 +44,37 @@ class RunContext(Protocol):
         """Wrap an iterable in the run's progress bar."""
 
 
-class Method:
+class Method(ABC):
     """Base class of a method instance built from a resolved config.
 
-    Subclasses set ``self.model`` (a ``torch.nn.Module``) and implement the methods below.
+    Subclasses set ``self.model`` (a ``torch.nn.Module``) and implement every abstract method.
     """
 
     model: Any = None
 
+    @abstractmethod
     def fit(self, data, ctx: RunContext) -> None:
         """Train on ``data`` (a ``KeypointDataset``), logging epochs and checkpoints through ``ctx``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def evaluate(self, data, ctx: RunContext) -> dict:
         """Produce the task's evaluation record (e.g. ``kpbench.types.DiscoveryEvaluation``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def flops_inputs(self) -> tuple:
         """Model inputs for **one sample** on the model's device, used to count FLOPs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def timing_batch(self, data, batch_size: int) -> Any:
         """A batch for timing ``train_step`` and ``infer`` (on the model's device)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def train_step(self, batch) -> float:
         """One optimiser step on ``batch``; returns the loss."""
-        raise NotImplementedError
 
+    @abstractmethod
     def infer(self, batch) -> Any:
         """Inference (keypoints) on ``batch``, as used to export predictions."""
-        raise NotImplementedError
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict()}

@@ -18,7 +18,9 @@ from kpbench.errors import ConfigError, KpbenchError
 from kpbench.results import load_records, records_frame
 
 FORMATS = ("table", "markdown", "csv", "json")
-GROUP = ["dataset", "task", "method", "preset"]
+#: Runs in one group differ only by seed; ``variant`` names the config keys that set a
+#: method's runs apart when one method and preset were run with several configs.
+GROUP = ["dataset", "task", "method", "preset", "variant"]
 #: Columns of the summary; ``kind`` is ``metric``, ``timing`` or ``model`` (params, flops).
 SUMMARY_COLUMNS = GROUP + [
     "kind",
@@ -105,6 +107,7 @@ def compare(folder: Path) -> tuple[Any, list[str]]:
 
     df = records_frame(done)
     df["preset"] = df["preset"].fillna("none")
+    df["variant"] = _variants(done)
     units, higher = df.attrs["units"], df.attrs["higher"]
     warnings += _unit_warnings(done, units)
     values = [c for c in df.columns if c.startswith(("metric:", "timing:"))] + ["params", "flops"]
@@ -119,11 +122,30 @@ def compare(folder: Path) -> tuple[Any, list[str]]:
     n_failed = Counter(
         (r["dataset"], r["task"], r["method"], r["preset"] or "none") for r in failed
     )
-    summary["failed"] = [n_failed[tuple(row)] for row in summary[GROUP].itertuples(index=False)]
+    summary["failed"] = [n_failed[tuple(row)[:4]] for row in summary[GROUP].itertuples(index=False)]
     summary["_kind"] = summary["kind"].map(_KIND_ORDER)
     summary["_pos"] = summary["column"].map({c: i for i, c in enumerate(values)})
     summary = summary.sort_values(GROUP + ["_kind", "_pos"], kind="stable")
     return summary[SUMMARY_COLUMNS].reset_index(drop=True), warnings
+
+
+def _variants(records: list[dict]) -> list[str]:
+    """Per record, the config keys whose values differ among runs of its method and preset
+    (``"preprocess=colour_mask"``), or ``""`` when they all share one config."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["task"], r["method"], r["preset"] or "none"), []).append(
+            r
+        )
+    out = []
+    for r in records:
+        configs = [
+            g.get("config") or {}
+            for g in groups[(r["dataset"], r["task"], r["method"], r["preset"] or "none")]
+        ]
+        keys = sorted({k for c in configs for k in c if any(c.get(k) != o.get(k) for o in configs)})
+        out.append(", ".join(f"{k}={(r.get('config') or {}).get(k)}" for k in keys))
+    return out
 
 
 def _spec(v: float) -> str:
@@ -170,7 +192,8 @@ def _wide(block: Any) -> Any:
     order: dict[str, tuple[int, int]] = {}  # column label -> (kind, position)
     for row in block.itertuples(index=False):
         entry = rows.setdefault(
-            (row.method, row.preset), {"method": row.method, "preset": row.preset}
+            (row.method, row.preset, row.variant),
+            {"method": row.method, "preset": row.preset, "variant": row.variant},
         )
         if row.failed:
             entry["failed"] = row.failed
@@ -179,7 +202,8 @@ def _wide(block: Any) -> Any:
             entry[label] = _cell(row)
             pos = list(TIMING_LABELS).index(row.metric) if row.kind == "timing" else len(order)
             order.setdefault(label, (_KIND_ORDER[row.kind], pos))
-    columns = ["method", "preset"] + sorted(order, key=order.get)
+    columns = ["method", "preset"] + (["variant"] if block["variant"].ne("").any() else [])
+    columns += sorted(order, key=order.get)
     if any("failed" in r for r in rows.values()):
         columns.append("failed")
     wide = pd.DataFrame(list(rows.values()), columns=columns)

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kpbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kpbench compare ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

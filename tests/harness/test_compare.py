@@ -208,3 +208,29 @@ def test_runs_without_values_give_an_empty_summary(tmp_path, make_record):
     assert format_table(summary, "table").startswith("no values to compare")
     assert json.loads(format_table(summary, "json")) == []
     assert plot_comparison(summary, tmp_path / "plots") == []
+
+
+def test_runs_with_different_configs_are_not_averaged_as_seeds(tmp_path, make_record):
+    def metric(v):
+        return {"regression_error": {"value": v, "unit": "%", "higher_is_better": False}}
+
+    for seed, (pre, value) in enumerate([("none", 10.0), ("none", 12.0), ("colour_mask", 6.0)]):
+        rec = make_record(
+            seed=seed,
+            metrics=metric(value),
+            config={"lr": 0.001, "preprocess": pre},
+            run_id=f"20260101-000000-bkind-s{seed}-{pre[:4]}",
+        )
+        results.write_record(tmp_path / "calms21" / "bkind" / f"{rec['run_id']}.json", rec)
+    summary, _ = compare(tmp_path)
+    err = summary[summary["metric"] == "regression_error"].set_index("variant")
+    assert (
+        err.loc["preprocess=none", "mean"] == pytest.approx(11.0)
+        and err.loc["preprocess=none", "n"] == 2
+    )
+    assert (
+        err.loc["preprocess=colour_mask", "mean"] == pytest.approx(6.0)
+        and err.loc["preprocess=colour_mask", "n"] == 1
+    )
+    table = format_table(summary, "table")
+    assert "variant" in table and "preprocess=colour_mask" in table

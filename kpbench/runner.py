@@ -187,10 +187,8 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     )
     device = choose_device(opts.device)
 
-    data_dir = opts.data_dir or (
-        Path(os.environ["KPBENCH_DATA"]) / opts.dataset if "KPBENCH_DATA" in os.environ else None
-    )
-    data = dspec.build(data_dir, **data_options)
+    data = dspec.build(opts.data_dir, **data_options)  # --data-dir, else $KPBENCH_DATA/<dataset>
+    data_dir = getattr(data, "root", None) or opts.data_dir
     if task not in data.tasks:
         raise DataError(
             f"dataset {opts.dataset} at {data_dir}: this folder serves {', '.join(data.tasks) or 'no task'}, "

@@ -31,7 +31,6 @@ def describe(
     sets=None,
 ) -> dict:
     """Build the model on CPU and describe it."""
-    import os
 
     from kpbench import timing
     from kpbench.config import load_config_file, parse_set, resolve
@@ -44,8 +43,6 @@ def describe(
     tasks, num_keypoints = list(spec.tasks), None
     if dataset:
         tasks = [pick_task(registry, method, dataset, None)]
-        if data_dir is None and "KPBENCH_DATA" in os.environ:
-            data_dir = Path(os.environ["KPBENCH_DATA"]) / dataset
         data = registry.dataset(dataset).build(data_dir, **data_options)
         num_keypoints = len(data.keypoint_names) or None
     built = spec.build(config, num_keypoints=num_keypoints)

@@ -19,6 +19,15 @@ hookimpl = pluggy.HookimplMarker("kpbench")
 
 
 @hookspec
+def kpbench_tasks():
+    """Tasks this plugin offers: data model, evaluation protocol and baselines of each.
+
+    Returns:
+        list[kpbench.specs.TaskSpec]: one record per task.
+    """
+
+
+@hookspec
 def kpbench_datasets():
     """Datasets this plugin offers.
 

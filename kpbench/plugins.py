@@ -15,12 +15,13 @@ import pluggy
 
 from kpbench import hookspecs
 from kpbench.errors import PluginError
-from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec
+from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec, TaskSpec
 
 log = logging.getLogger("kpbench")
 
 ENTRY_POINT_GROUP = "kpbench"
 _HOOKS = {
+    "tasks": ("kpbench_tasks", TaskSpec),
     "datasets": ("kpbench_datasets", DatasetSpec),
     "methods": ("kpbench_methods", MethodSpec),
     "metrics": ("kpbench_metrics", MetricSpec),
@@ -163,6 +164,15 @@ class Registry:
             out[kind] = {k: e for k, e in out[kind].items() if not e.plugin.error}
         self._cache = out
         return out
+
+    def tasks(self) -> dict[str, Entry]:
+        return self._collect()["tasks"]
+
+    def task(self, name: str) -> TaskSpec:
+        entries = self.tasks()
+        if name not in entries:
+            raise PluginError(_unknown("task", name, entries, self.errors()))
+        return entries[name].spec
 
     def datasets(self) -> dict[str, Entry]:
         return self._collect()["datasets"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpbench.types import check_task
+from kpbench.schema import Schema
 
 
 def _check_name(name: str) -> None:
@@ -19,6 +19,68 @@ def _check_name(name: str) -> None:
         raise ValueError(
             f"plugin record name {name!r} must be lowercase letters, digits, '-' or '_'"
         )
+
+
+def check_task(name: str) -> str:
+    """Check the spelling of a task name (which tasks exist is the registry's business)."""
+    _check_name(name)
+    return name
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: its data model, its evaluation protocol and its trivial baselines.
+
+    Tasks are plugin records like datasets and methods (``kpbench_tasks``); the seven built-in
+    ones live in ``kpbench/tasks/``, one file each. Metrics for a task come from
+    ``kpbench_metrics`` (the built-in task files register their default metrics there too).
+
+    Attributes:
+        name: lowercase id (``--task NAME``), e.g. ``"pose2d"``.
+        description: one line for ``kpbench list tasks``.
+        sample: what a dataset yields for this task (:class:`kpbench.schema.Schema`).
+        inputs: what a method gets for each evaluation input (no ground truth).
+        prediction: what ``Method.predict`` returns for all the inputs (arrays whose first
+            axis runs over the inputs, or over their frames; see the task's docs).
+        unit: what one sample is for FLOPs and latency (``"frame"``, ``"view pair"``, ...).
+        samples: ``samples(data, split) -> Sequence[dict]``, the dataset's samples of one split
+            in this task's sample form (for training and for the conformance suite).
+        select: ``select(data, options) -> kpbench.evaluation.EvalSet``: the evaluation
+            protocol; picks the inputs from the dataset's splits, the same for every method.
+        evaluation: ``evaluation(evalset, prediction, options) -> dict``: the record the
+            task's metrics score (ground truth and prediction side by side).
+        baselines: ``name -> fn(evalset, prediction, seed) -> prediction``: trivial
+            predictors scored through the same metric code (``prediction`` is the method's,
+            for its shape, e.g. the number of discovered keypoints).
+        options: the protocol's settings and their defaults (``--set task.KEY=VALUE``).
+        presets: per run preset (``smoke``/``default``/``paper``) overrides of ``options``,
+            so every method run with one preset is evaluated on the same inputs.
+        smoke: ``smoke(seed) -> EvalSet``: a few synthetic inputs with ground truth, made in
+            memory, for the conformance suite (a method must predict valid outputs on them).
+        protocol: the evaluation protocol in words (for ``kpbench info TASK`` and records).
+    """
+
+    name: str
+    description: str
+    sample: Schema
+    inputs: Schema
+    prediction: Schema
+    unit: str
+    samples: Callable[..., Any]
+    select: Callable[..., Any]
+    evaluation: Callable[..., dict]
+    baselines: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    smoke: Callable[..., Any] | None = None
+    protocol: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        for preset, layer in self.presets.items():
+            unknown = sorted(set(layer) - set(self.options))
+            if unknown:
+                raise ValueError(f"task {self.name} preset {preset}: unknown options {unknown}")
 
 
 @dataclass(frozen=True)
@@ -56,13 +118,21 @@ class MethodSpec:
     Attributes:
         name: lowercase id (``--method NAME``).
         tasks: tasks the method solves.
-        build: ``build(config: dict, num_keypoints: int | None) -> kpbench.method.Method``.
+        build: ``build(config: dict, num_keypoints: int | None) -> kpbench.method.Method``
+            (a :class:`kpbench.method.TrainableMethod` when ``trains``).
         defaults: the paper's model and recipe (flat ``key -> value``); ``kpbench info``
             without a preset shows exactly these.
         presets: ``{"smoke": {...}, "default": {...}, "paper": {...}}`` overrides of defaults.
         description: one line for ``kpbench list``.
         paper: citation or URL.
-        reference: reference figures the tests pin (e.g. ``{"params": 63124819}``).
+        reference: reference figures, pinned by one generic test for every method:
+            ``params`` (int) and ``flops`` (int, of one inference call on one sample) of the
+            model built at ``defaults`` (plus ``reference["config"]`` overrides and
+            ``reference["num_keypoints"]`` when given), ``flops_input`` saying what the FLOPs
+            are counted on, and any further figures (per-block counts) for the docs.
+        trains: True when the method trains (``fit``/``train_step``); False for a predictor
+            only (a fixed baseline, a pretrained encoder): the runner then neither trains nor
+            times a training step.
     """
 
     name: str
@@ -73,6 +143,7 @@ class MethodSpec:
     description: str = ""
     paper: str = ""
     reference: Mapping[str, Any] = field(default_factory=dict)
+    trains: bool = True
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -87,8 +158,9 @@ class MetricSpec:
     Attributes:
         name: id, unique within its task (e.g. ``"regression_error"``).
         task: the task whose predictions it scores.
-        fn: pure function ``fn(evaluation) -> float`` taking the task's evaluation record
-            (for ``discovery2d``: ``kpbench.types.DiscoveryEvaluation``).
+        fn: pure function of the task's evaluation record (``TaskSpec.evaluation``) returning
+            a value, or ``(value, breakdown)`` where ``breakdown`` maps a breakdown's name to
+            ``{label: value}`` (``{"per_keypoint": {"nose": 2.1, ...}}``), kept in the record.
         unit: unit of the value, e.g. ``"%"``, ``"px"``, ``"mm"``, ``"deg"``.
         higher_is_better: direction, shown as an arrow in ``kpbench compare``.
         description: one line (the definition, with its normaliser).
@@ -96,7 +168,7 @@ class MetricSpec:
 
     name: str
     task: str
-    fn: Callable[[Any], float]
+    fn: Callable[[Any], Any]
     unit: str
     higher_is_better: bool
     description: str = ""

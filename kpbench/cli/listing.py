@@ -1,4 +1,4 @@
-"""``kpbench list``: plugins, methods, datasets, metrics, and the pairs that can run."""
+"""``kpbench list``: plugins, tasks, methods, datasets, metrics, and the pairs that can run."""
 
 from __future__ import annotations
 
@@ -6,18 +6,30 @@ import json
 
 from kpbench.cli.common import add_format
 
-WHAT = ("all", "plugins", "methods", "datasets", "metrics", "pairs")
+WHAT = ("all", "plugins", "tasks", "methods", "datasets", "metrics", "pairs")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("list", help="list plugins, methods, datasets, metrics and runnable pairs")
+    p = sub.add_parser(
+        "list", help="list plugins, tasks, methods, datasets, metrics and runnable pairs"
+    )
     p.add_argument("what", nargs="?", choices=WHAT, default="all")
     add_format(p)
     p.set_defaults(handler=handle)
 
 
 def collect(registry) -> dict:
-    """Everything ``list`` shows, as plain data (also the JSON output)."""
+    """Everything ``list`` shows, as plain data (also the JSON output).
+
+    The records are collected before the plugins are listed: a plugin's ``provides`` is only
+    known once the registry has asked every plugin for its records.
+    """
+    records = {
+        "tasks": registry.tasks(),
+        "methods": registry.methods(),
+        "datasets": registry.datasets(),
+    }
+    metrics = sorted(registry.metrics(), key=lambda m: (m.task, m.name))
     return {
         "plugins": [
             {
@@ -29,6 +41,17 @@ def collect(registry) -> dict:
             }
             for p in sorted(registry.plugins.values(), key=lambda p: p.name)
         ],
+        "tasks": [
+            {
+                "name": n,
+                "plugin": e.plugin.name,
+                "source": e.plugin.source,
+                "description": e.spec.description,
+                "unit": e.spec.unit,
+                "metrics": [m.name for m in metrics if m.task == n],
+            }
+            for n, e in sorted(records["tasks"].items())
+        ],
         "methods": [
             {
                 "name": n,
@@ -37,7 +60,7 @@ def collect(registry) -> dict:
                 "source": e.plugin.source,
                 "description": e.spec.description,
             }
-            for n, e in sorted(registry.methods().items())
+            for n, e in sorted(records["methods"].items())
         ],
         "datasets": [
             {
@@ -48,7 +71,7 @@ def collect(registry) -> dict:
                 "synthetic_twin": e.spec.synthesize is not None,
                 "description": e.spec.description,
             }
-            for n, e in sorted(registry.datasets().items())
+            for n, e in sorted(records["datasets"].items())
         ],
         "metrics": [
             {
@@ -58,7 +81,7 @@ def collect(registry) -> dict:
                 "higher_is_better": m.higher_is_better,
                 "description": m.description,
             }
-            for m in sorted(registry.metrics(), key=lambda m: (m.task, m.name))
+            for m in metrics
         ],
         "pairs": [{"dataset": d, "method": m, "tasks": t} for d, m, t in sorted(registry.pairs())],
     }
@@ -91,6 +114,7 @@ def handle(args) -> int:
         return 0
     columns = {
         "plugins": ["name", "source", "status", "error"],
+        "tasks": ["name", "unit", "metrics", "source", "description"],
         "methods": ["name", "tasks", "source", "description"],
         "datasets": ["name", "tasks", "source", "description"],
         "metrics": ["task", "name", "unit", "higher_is_better", "description"],

@@ -71,22 +71,42 @@ class Registry:
 
     # -- registration -------------------------------------------------------------------------
     def _load_entrypoints(self) -> None:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            if dist is not None and dist.metadata["Name"] == "kpbench":
-                source = "built-in"
-            elif dist is not None:
-                source = f"{dist.metadata['Name']} {dist.version}"
-            else:
-                source = "entry point"
-            if ep.name in self.plugins:
-                continue
+        """Register every ``kpbench`` entry point, the built-ins first.
+
+        Built-ins go first so a third-party plugin never takes a built-in's name, nor (through
+        the first-one-wins rule of :meth:`_collect`) its records.
+        """
+        found = [(ep, _source(ep)) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+        for ep, source in sorted(found, key=lambda item: item[1] != "built-in"):
+            name = self._free_name(ep.name, source)
             try:
                 obj = ep.load()
             except Exception as exc:  # a broken plugin is data, not a crash
-                self._broken(ep.name, source, f"import failed: {type(exc).__name__}: {exc}")
+                self._broken(name, source, f"import failed: {type(exc).__name__}: {exc}")
                 continue
-            self.register(obj, name=ep.name, source=source)
+            self.register(obj, name=name, source=source)
+
+    def _free_name(self, name: str, source: str) -> str:
+        """``name``, or when a plugin already has it, ``"<name> (<source>)"`` (then ``#2``, ...).
+
+        A taken name is never reused: both plugins stay registered and listed, and a warning
+        names both sources.
+        """
+        taken = set(self.plugins) | {n for n, _ in self.pm.list_name_plugin()}
+        if name not in taken:
+            return name
+        free, n = f"{name} ({source})", 2
+        while free in taken:
+            free, n = f"{name} ({source})#{n}", n + 1
+        other = self.plugins.get(name)
+        log.warning(
+            "plugin name %r is taken by %s and claimed again by %s; the second is registered as %r",
+            name,
+            other.source if other else "another plugin",
+            source,
+            free,
+        )
+        return free
 
     def _broken(self, name: str, source: str, error: str) -> None:
         self.plugins[name] = PluginInfo(name, source, error)
@@ -95,16 +115,27 @@ class Registry:
     def register(
         self, plugin: object, name: str | None = None, source: str = "in-process"
     ) -> PluginInfo:
-        """Register a plugin object or module carrying ``@kpbench.hookimpl`` functions."""
+        """Register a plugin object or module carrying ``@kpbench.hookimpl`` functions.
+
+        Args:
+            plugin: the object or module.
+            name: its name in ``kpbench list`` (default: its ``__name__`` or class name). A
+                name another plugin already has becomes ``"<name> (<source>)"`` (see
+                :meth:`_free_name`); the plugin already there is kept as it was.
+            source: where it comes from, for ``kpbench list`` and warnings.
+
+        Returns:
+            Its :class:`PluginInfo`; ``error`` says why it is disabled, if it is.
+        """
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in self.plugins or self.pm.get_plugin(name) is not None:
+            name = self._free_name(name, source)
         try:
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
         except Exception as exc:
-            try:
-                self.pm.unregister(name=name)
-            except Exception:
-                pass
+            if self.pm.get_plugin(name) is plugin:  # only ever undo this registration
+                self.pm.unregister(plugin=plugin, name=name)
             self._broken(name, source, f"registration failed: {type(exc).__name__}: {exc}")
             return self.plugins[name]
         info = PluginInfo(name, source)
@@ -209,6 +240,16 @@ class Registry:
                 if shared:
                     out.append((d.spec.name, m.spec.name, shared))
         return out
+
+
+def _source(ep: Any) -> str:
+    """Where an entry point comes from: ``"built-in"`` or ``"<distribution> <version>"``."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "entry point"
+    if dist.metadata["Name"] == "kpbench":
+        return "built-in"
+    return f"{dist.metadata['Name']} {dist.version}"
 
 
 def _unknown(kind: str, name: str, entries: dict, errors: list[PluginInfo]) -> str:

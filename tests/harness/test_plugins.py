@@ -12,7 +12,8 @@ import kpbench
 from kpbench.cli import main
 from kpbench.errors import PluginError
 from kpbench.plugins import Registry, reset_registry
-from kpbench.specs import MethodSpec
+from kpbench.schema import Schema
+from kpbench.specs import MethodSpec, MetricSpec, TaskSpec
 
 BROKEN_DIST = Path(__file__).resolve().parents[1] / "fixtures" / "broken_dist"
 
@@ -71,6 +72,130 @@ def test_broken_plugin_is_reported_and_others_still_run(monkeypatch, caplog, cap
     finally:
         reset_registry(None)
         sys.modules.pop("kpbench_broken_plugin", None)
+
+
+def test_list_json_shows_what_each_plugin_provides(capsys):
+    reset_registry(Registry())
+    try:
+        assert main(["list", "--format", "json"]) == 0
+    finally:
+        reset_registry(None)
+    plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert plugins["bkind"]["provides"] == {"methods": ["bkind"]}
+    assert plugins["calms21"]["provides"] == {"datasets": ["calms21"]}
+
+
+class TaskPlugin:
+    """A task and one metric for it, in-process."""
+
+    __name__ = "dots"
+
+    @kpbench.hookimpl
+    def kpbench_tasks(self):
+        return [
+            TaskSpec(
+                name="dots",
+                description="find the dots",
+                sample=Schema("dots sample"),
+                inputs=Schema("dots inputs"),
+                prediction=Schema("dots prediction"),
+                unit="frame",
+                samples=lambda data, split: [],
+                select=lambda data, options: None,
+                evaluation=lambda evalset, prediction, options: {},
+            )
+        ]
+
+    @kpbench.hookimpl
+    def kpbench_metrics(self):
+        return [MetricSpec(name="hits", task="dots", fn=len, unit="%", higher_is_better=True)]
+
+
+def test_list_shows_tasks_with_their_metrics(capsys):
+    reg = Registry()
+    reg.register(TaskPlugin(), name="dots")
+    reset_registry(reg)
+    try:
+        assert main(["list", "tasks", "--format", "json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert main(["list", "tasks"]) == 0
+        text = capsys.readouterr().out
+    finally:
+        reset_registry(None)
+    dots = next(t for t in listed["tasks"] if t["name"] == "dots")
+    assert dots == {
+        "name": "dots",
+        "plugin": "dots",
+        "source": "in-process",
+        "description": "find the dots",
+        "unit": "frame",
+        "metrics": ["hits"],
+    }
+    assert reg.plugins["dots"].provides == {"tasks": ["dots"], "metrics": ["hits"]}
+    assert text.startswith("tasks:\n  name") and "find the dots" in text
+
+
+OTHER_PLUGIN = """
+import kpbench
+from kpbench.specs import DatasetSpec, MethodSpec
+
+
+@kpbench.hookimpl
+def kpbench_datasets():
+    return [DatasetSpec(name="video", tasks=("discovery2d",), build=lambda **kw: None)]
+
+
+@kpbench.hookimpl
+def kpbench_methods():
+    return [MethodSpec(name="othermethod", tasks=("discovery2d",), build=lambda c, **kw: None)]
+"""
+
+
+def fake_distribution(root: Path, module: str, entry_point: str) -> Path:
+    """A distribution ``kpbench-other 1.0`` whose ``kpbench`` entry point is ``entry_point``."""
+    info = root / "kpbench_other-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kpbench-other\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[kpbench]\n{entry_point} = {module}\n")
+    (root / f"{module}.py").write_text(OTHER_PLUGIN)
+    return root
+
+
+def test_second_distribution_with_a_taken_name_is_kept_and_reported(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    monkeypatch.syspath_prepend(str(fake_distribution(tmp_path, "kpbench_other_plugin", "video")))
+    reg = Registry()
+    try:
+        other = reg.plugins["video (kpbench-other 1.0)"]
+        assert other.source == "kpbench-other 1.0" and other.error is None
+        assert reg.plugins["video"].source == "built-in"  # the built-in keeps its name
+        assert "'video' is taken by built-in and claimed again by kpbench-other 1.0" in caplog.text
+        assert "othermethod" in reg.methods()  # what only the second one offers works
+        assert reg.datasets()["video"].plugin.name == "video"  # a clashing record: the first
+        assert "offered by plugin 'video' (built-in) and by 'video (kpbench-other 1.0)'" in (
+            caplog.text
+        )
+        reset_registry(reg)
+        assert main(["list", "plugins"]) == 0
+        assert "video (kpbench-other 1.0)  kpbench-other 1.0  ok" in capsys.readouterr().out
+    finally:
+        reset_registry(None)
+        sys.modules.pop("kpbench_other_plugin", None)
+
+
+def test_in_process_plugin_with_a_taken_name_keeps_the_first(caplog):
+    reg = Registry()
+    builtin = reg.plugins["bkind"]
+    info = reg.register(DuplicatePlugin(), name="bkind")
+    assert info.name == "bkind (in-process)" and info.error is None
+    assert reg.plugins["bkind"] is builtin and reg.pm.get_plugin("bkind") is not None
+    assert reg.methods()["bkind"].plugin is builtin
+    assert "'bkind' is taken by built-in and claimed again by in-process" in caplog.text
+    again = reg.register(MisspelledPlugin(), name="bkind")  # fails to register: the first stays
+    assert again.name == "bkind (in-process)#2" and "kpbench_method" in again.error
+    assert reg.plugins["bkind"] is builtin and "bkind" in reg.methods()
+    assert reg.plugins["bkind (in-process)"].error is None
 
 
 class RaisingPlugin:

@@ -176,6 +176,16 @@ class Tracker:
                 lambda: self._client.log_artifact(self.run_id, str(path), artifact_path),
             )
 
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        """Copy every file under ``folder`` (a run's artifact folder: checkpoint, predictions,
+        overlays) into the run's artifacts, under ``artifact_path``, keeping the sub-folders.
+        A missing folder (a run without artifacts) uploads nothing."""
+        if self.active and Path(folder).is_dir():
+            self._guard(
+                "log_artifacts",
+                lambda: self._client.log_artifacts(self.run_id, str(folder), artifact_path),
+            )
+
     def finish(self, status: str = "FINISHED") -> None:
         """End the run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         if not self.active:

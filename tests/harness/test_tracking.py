@@ -98,6 +98,55 @@ def test_sqlite_store_gets_params_metrics_tags_and_artifacts(mlflow_uri, tmp_pat
     assert client.get_run(again.run_id).info.status == "FAILED"
 
 
+def test_log_artifacts_uploads_a_whole_folder(mlflow_uri, tmp_path, caplog):
+    from mlflow import MlflowClient
+
+    folder = tmp_path / "20260101-run"
+    (folder / "overlays").mkdir(parents=True)
+    (folder / "checkpoint.pt").write_bytes(b"weights")
+    (folder / "predictions.npz").write_bytes(b"keypoints")
+    (folder / "overlays" / "frame_0.png").write_bytes(b"png")
+    tracker = Tracker(tracking_uri=mlflow_uri, experiment="e")
+    tracker.start("r", {}, {})
+    tracker.log_artifacts(folder, "artifacts")
+    tracker.finish()
+    assert tracker.error is None and kpbench_warnings(caplog) == []
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+
+    def files(path):
+        return [
+            name
+            for a in client.list_artifacts(tracker.run_id, path)
+            for name in (files(a.path) if a.is_dir else [a.path])
+        ]
+
+    assert sorted(files("artifacts")) == [
+        "artifacts/checkpoint.pt",
+        "artifacts/overlays/frame_0.png",
+        "artifacts/predictions.npz",
+    ]
+
+
+def test_log_artifacts_failure_warns_once_and_never_raises(
+    mlflow_uri, tmp_path, caplog, monkeypatch
+):
+    tracker = Tracker(tracking_uri=mlflow_uri, experiment="e")
+    tracker.start("r", {}, {})
+    tracker.log_artifacts(tmp_path / "missing")  # a run without artifacts: nothing to upload
+    assert tracker.active and tracker.error is None
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tracker._client, "log_artifacts", broken)
+    tracker.log_artifacts(tmp_path)
+    tracker.log_artifacts(tmp_path)  # tracking is off: a no-op
+    tracker.log_metrics({"loss": 1.0})
+    assert not tracker.active and tracker.error == "log_artifacts failed: OSError: disk full"
+    assert len(kpbench_warnings(caplog)) == 1
+
+
 def test_error_mid_run_turns_tracking_off_once(mlflow_uri, caplog, monkeypatch):
     tracker = Tracker(tracking_uri=mlflow_uri, experiment="e")
     tracker.start("r", {"a": 1}, {})
@@ -129,6 +178,7 @@ def test_unreachable_server_fails_fast_and_quietly(tmp_path, monkeypatch, caplog
     tracker.log_metrics({"loss": 1.0}, step=0)
     tracker.log_dict({"a": 1}, "record.json")
     tracker.log_artifact(tmp_path / "nothing.txt")
+    tracker.log_artifacts(tmp_path)
     tracker.finish("FAILED")
     assert len(kpbench_warnings(caplog)) == 1
     info = tracker.info()
@@ -142,6 +192,7 @@ def test_disabled_tracker_does_nothing(tmp_path, monkeypatch, caplog):
     tracker.start("r", {"a": 1}, {})
     tracker.log_metrics({"loss": 1.0}, step=0)
     tracker.log_dict({"a": 1}, "record.json")
+    tracker.log_artifacts(tmp_path)
     tracker.finish("FINISHED")
     assert not tracker.active and kpbench_warnings(caplog) == []
     assert tracker.info() == {

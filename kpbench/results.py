@@ -144,8 +144,57 @@ def _entry_problems(section: str, entries: dict, needed: dict[str, tuple]) -> li
     return problems
 
 
+def _metric_extras_problems(metrics: dict) -> list[str]:
+    """Problems with a metric's optional ``error`` (a string; the value is then null) and
+    ``breakdown`` (``{breakdown: {label: number or null}}``)."""
+    problems = []
+    for name, entry in metrics.items():
+        if not isinstance(entry, dict):
+            continue
+        if "error" in entry and not isinstance(entry["error"], str):
+            problems.append(
+                f"metrics.{name}.error must be str, got {type(entry['error']).__name__}"
+            )
+        breakdown = entry.get("breakdown", {})
+        if not isinstance(breakdown, dict):
+            problems.append(f"metrics.{name}.breakdown must be object")
+            continue
+        for part, values in breakdown.items():
+            where = f"metrics.{name}.breakdown.{part}"
+            if not isinstance(values, dict):
+                problems.append(f"{where} must be object, got {type(values).__name__}")
+                continue
+            problems += [
+                f"{where}.{label} has type {type(v).__name__}"
+                for label, v in values.items()
+                if not _is(v, _NUMBER)
+            ]
+    return problems
+
+
+def _baselines_problems(baselines: Any) -> list[str]:
+    """Problems with ``baselines``: ``{baseline: {metric: number or null}}``."""
+    if not isinstance(baselines, dict):
+        return [f"baselines must be object, got {type(baselines).__name__}"]
+    problems = []
+    for name, values in baselines.items():
+        if not isinstance(values, dict):
+            problems.append(f"baselines.{name} must be object, got {type(values).__name__}")
+            continue
+        problems += [
+            f"baselines.{name}.{metric} has type {type(v).__name__}"
+            for metric, v in values.items()
+            if not _is(v, _NUMBER)
+        ]
+    return problems
+
+
 def validate_record(rec: dict) -> None:
     """Check a record's keys and types.
+
+    A metric entry may also carry ``breakdown`` (``{breakdown: {label: number}}``) and, when
+    the metric failed, ``"value": null`` with an ``error`` string. ``baselines`` (when present)
+    is ``{baseline: {metric: number or null}}``; ``evaluation`` an object.
 
     Args:
         rec: a run record (see :data:`REQUIRED_KEYS`).
@@ -176,6 +225,11 @@ def validate_record(rec: dict) -> None:
     if isinstance(rec.get("metrics"), dict):
         needed = {"value": _NUMBER, "unit": (str,), "higher_is_better": (bool,)}
         problems += _entry_problems("metrics", rec["metrics"], needed)
+        problems += _metric_extras_problems(rec["metrics"])
+    if "baselines" in rec:
+        problems += _baselines_problems(rec["baselines"])
+    if "evaluation" in rec and not isinstance(rec["evaluation"], dict):
+        problems.append(f"evaluation must be object, got {type(rec['evaluation']).__name__}")
     if isinstance(rec.get("timing"), dict):
         problems += _entry_problems("timing", rec["timing"], {"value": _NUMBER, "unit": (str,)})
     flops = rec.get("flops")
@@ -290,9 +344,11 @@ def records_frame(records: list[dict]) -> Any:
     Returns:
         ``pandas.DataFrame`` with columns ``run_id, dataset, task, method, preset, seed,
         status, config_hash, params, flops`` (FLOPs per sample), ``device``, then
-        ``metric:<name>`` and ``timing:<name>`` values (NaN where a run lacks one).
-        ``df.attrs["units"]`` maps those columns to units; ``df.attrs["higher"]`` maps the
-        metric columns to ``higher_is_better``.
+        ``metric:<name>``, ``breakdown:<metric>/<breakdown>/<label>`` (a metric's parts, e.g.
+        ``breakdown:pck@0.1/per_keypoint/nose``) and ``timing:<name>`` values (NaN where a run
+        lacks one, or where the metric failed). ``df.attrs["units"]`` maps those columns to
+        units; ``df.attrs["higher"]`` maps the metric and breakdown columns to
+        ``higher_is_better``.
     """
     import pandas as pd
 
@@ -310,6 +366,12 @@ def records_frame(records: list[dict]) -> Any:
             row[f"metric:{name}"] = m["value"]
             units.setdefault(f"metric:{name}", m["unit"])
             higher.setdefault(f"metric:{name}", m["higher_is_better"])
+            for part, values in (m.get("breakdown") or {}).items():
+                for label, value in values.items():
+                    column = f"breakdown:{name}/{part}/{label}"
+                    row[column] = value
+                    units.setdefault(column, m["unit"])
+                    higher.setdefault(column, m["higher_is_better"])
         for name, t in timing.items():
             if isinstance(t, dict) and "value" in t:
                 row[f"timing:{name}"] = t["value"]
@@ -317,7 +379,7 @@ def records_frame(records: list[dict]) -> Any:
         rows.append(row)
     columns = base + ["params", "flops", "device"]
     df = pd.DataFrame(rows, columns=None if rows else columns)
-    value_columns = [c for c in df.columns if c.startswith(("metric:", "timing:"))]
+    value_columns = [c for c in df.columns if c.startswith(("metric:", "breakdown:", "timing:"))]
     df[value_columns] = df[value_columns].astype(float)
     df.attrs["units"], df.attrs["higher"] = units, higher
     return df

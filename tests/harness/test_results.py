@@ -73,6 +73,29 @@ def test_validate_accepts_a_failed_run_with_empty_metrics(make_record):
     results.validate_record(rec)
 
 
+def test_validate_accepts_breakdowns_failed_metrics_baselines_and_evaluation(make_record):
+    rec = make_record(
+        metrics={
+            "pck@0.1": {
+                "value": 80.0,
+                "unit": "%",
+                "higher_is_better": True,
+                "breakdown": {"per_keypoint": {"nose": 90.0, "tail": None}},
+            },
+            "regression_error": {
+                "value": None,
+                "unit": "%",
+                "higher_is_better": False,
+                "error": "ValueError: no annotated frames",
+                "traceback": "Traceback ...",
+            },
+        },
+        baselines={"random": {"pck@0.1": 10.0, "regression_error": None}},
+        evaluation={"inputs_hash": "0123456789ab", "inputs": 20, "unit": "frame", "options": {}},
+    )
+    results.validate_record(rec)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -97,6 +120,26 @@ def test_validate_accepts_a_failed_run_with_empty_metrics(make_record):
         (lambda r: r.update(status="failed"), "a failed run needs an 'error' string"),
         (lambda r: r.update(schema_version=2), "schema_version 2 is not 1"),
         (lambda r: r.update(flops={"per_sample": "many"}), "flops.per_sample must be int"),
+        (
+            lambda r: r["metrics"]["regression_error"].update(value=None, error=["boom"]),
+            "metrics.regression_error.error must be str, got list",
+        ),
+        (
+            lambda r: r["metrics"]["regression_error"].update(breakdown={"per_joint": [1.0]}),
+            "metrics.regression_error.breakdown.per_joint must be object, got list",
+        ),
+        (
+            lambda r: r["metrics"]["regression_error"].update(
+                breakdown={"per_joint": {"nose": "1.0"}}
+            ),
+            "metrics.regression_error.breakdown.per_joint.nose has type str",
+        ),
+        (lambda r: r.update(baselines={"random": 3.0}), "baselines.random must be object"),
+        (
+            lambda r: r.update(baselines={"random": {"pck": "high"}}),
+            "baselines.random.pck has type str",
+        ),
+        (lambda r: r.update(evaluation="abc"), "evaluation must be object, got str"),
     ],
 )
 def test_validate_rejects_bad_records(make_record, change, message):
@@ -200,6 +243,31 @@ def test_records_frame_columns_units_and_directions(make_record):
         and df.attrs["units"]["timing:throughput"] == "samples/s"
     )
     assert df.attrs["higher"] == {"metric:regression_error": False, "metric:pck": True}
+
+
+def test_records_frame_has_breakdown_columns_and_nan_for_failed_metrics(make_record):
+    rec = make_record(
+        metrics={
+            "pck@0.1": {
+                "value": 80.0,
+                "unit": "%",
+                "higher_is_better": True,
+                "breakdown": {"per_keypoint": {"nose": 90.0, "tail": 70.0}},
+            },
+            "regression_error": {
+                "value": None,
+                "unit": "%",
+                "higher_is_better": False,
+                "error": "ValueError: boom",
+            },
+        }
+    )
+    df = results.records_frame([rec])
+    assert df.loc[0, "breakdown:pck@0.1/per_keypoint/nose"] == 90.0
+    assert df.loc[0, "breakdown:pck@0.1/per_keypoint/tail"] == 70.0
+    assert math.isnan(df.loc[0, "metric:regression_error"])
+    assert df.attrs["units"]["breakdown:pck@0.1/per_keypoint/nose"] == "%"
+    assert df.attrs["higher"]["breakdown:pck@0.1/per_keypoint/tail"] is True
 
 
 def test_records_frame_of_nothing_has_the_base_columns():

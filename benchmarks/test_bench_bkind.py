@@ -33,7 +33,7 @@ CASES = [(d, v) for d in DEVICES for v in VARIANTS if d == "cuda" or v == "fp32"
 
 def _method(device: str, variant: str):
     spec = get_registry().method("bkind")
-    config, _ = resolve(spec, PRESET, None, VARIANTS[variant])
+    config, _, _ = resolve(spec, PRESET, None, VARIANTS[variant])
     method = spec.build(config)
     method.model.to(device)
     if config["channels_last"]:

@@ -1,8 +1,9 @@
 """Config resolution: method defaults < preset < ``--config file.yaml`` < ``--set key=value``.
 
 Configs are flat ``key -> value`` mappings. Keys starting with ``data.`` are options for the
-dataset's ``build`` (``--set data.max_videos=2``); every other key must be one the method
-declares in its defaults.
+dataset's ``build`` (``--set data.max_videos=2``), keys starting with ``task.`` options of the
+task's evaluation protocol (``--set task.max_test_frames=100``, checked by the task); every
+other key must be one the method declares in its defaults.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def resolve(
     preset: str | None = None,
     file_config: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Merge the layers for ``spec``; return ``(method_config, data_options)``.
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Merge the layers for ``spec``; return ``(method_config, data_options, task_options)``.
 
     Raises:
         ConfigError: an unknown preset, or a key the method does not declare.
@@ -89,10 +90,14 @@ def resolve(
         layers.append((f"preset {preset}", spec.presets[preset]))
     layers += [("--config", file_config or {}), ("--set", overrides or {})]
     data_options: dict[str, Any] = {}
+    task_options: dict[str, Any] = {}
     for origin, layer in layers:
         for key, value in layer.items():
             if key.startswith("data."):
                 data_options[key[5:]] = value
+                continue
+            if key.startswith("task."):
+                task_options[key[5:]] = value
                 continue
             if key not in config:
                 known = ", ".join(sorted(config))
@@ -100,7 +105,7 @@ def resolve(
                     f"{origin}: unknown key {key!r} for method {spec.name}; known keys: {known}"
                 )
             config[key] = copy.deepcopy(value)
-    return config, data_options
+    return config, data_options, task_options
 
 
 def canonical(config: Mapping[str, Any]) -> str:

@@ -1,12 +1,16 @@
-"""What a dataset plugin's ``build`` returns: videos, labelled frames and behaviour sequences.
+"""What a dataset plugin's ``build`` returns: videos, labelled frames, sequences, view pairs.
 
-A concrete dataset subclasses :class:`KeypointDataset` and fills in what its tasks need:
+A concrete dataset subclasses :class:`KeypointDataset` and fills in what its tasks need (each
+task's file in ``kpbench/tasks/`` says which of these it reads, and in what form):
 
 * ``discovery2d``: :meth:`videos` (training frames) and :meth:`labeled_frames`
   (``"train"`` frames to fit the evaluation regression, ``"test"`` frames to score it);
-* ``pose2d``: :meth:`labeled_frames`;
+* ``pose2d``: :meth:`labeled_frames` (one per animal instance), :attr:`sigmas`, :attr:`flip_pairs`;
 * ``behavior``: :meth:`sequences`;
-* ``alignment``: :meth:`videos`.
+* ``lifting3d``: :meth:`sequences3d`;
+* ``multiview3d``: :meth:`view_pairs`;
+* ``alignment``: :meth:`alignment_sequences`;
+* ``propagation``: :meth:`propagation_videos` (by default: videos labelled in their first frame).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kpbench.types import BehaviorSequence, LabeledFrameSample
-from kpbench.video import VideoReader
+from kpbench.video import Frames
+
+#: OKS sigma used for every keypoint of a dataset that declares none (DeepLabCut 3's default).
+DEFAULT_OKS_SIGMA = 0.1
 
 
 @dataclass
@@ -26,22 +32,33 @@ class VideoItem:
     """A video (or a segment of one) in one split.
 
     Attributes:
-        reader: the frames.
+        reader: the frames: a :class:`kpbench.video.VideoReader` (file, frame folder, image
+            list), a :class:`kpbench.video.ArrayFrames` (memory), or anything with the
+            :class:`kpbench.video.Frames` interface.
         split: ``"train"`` or ``"test"`` (or another split the dataset declares).
         start, stop: the segment ``[start, stop)`` in frames that belongs to this split.
         keypoints: ``(reader.num_frames, K, 2)`` px for the whole video, NaN where unlabelled,
             or None when the video has no keypoint labels.
+        visibility: ``(reader.num_frames, K)`` bool, or None (then: labelled = visible).
         labels: ``(reader.num_frames,)`` int per-frame behaviour/phase labels, or None.
         vocab: label name → index for ``labels``.
+        keypoints3d: ``(reader.num_frames, K, 3)`` mm in the camera frame, or None.
+        camera: ``{"intrinsics": (3, 3) px, "R": (3, 3), "t": (3,) mm, "size": (W, H)}``, or None.
+        subject, action: who and what (Human3.6M style), or None.
     """
 
-    reader: VideoReader
+    reader: Frames
     split: str
     start: int = 0
     stop: int | None = None
     keypoints: np.ndarray | None = None
+    visibility: np.ndarray | None = None
     labels: np.ndarray | None = None
     vocab: dict[str, int] = field(default_factory=dict)
+    keypoints3d: np.ndarray | None = None
+    camera: dict | None = None
+    subject: str | None = None
+    action: str | None = None
 
     @property
     def name(self) -> str:
@@ -57,7 +74,7 @@ class VideoItem:
 
 @dataclass
 class LabeledFrame:
-    """One annotated frame, its pixels loaded lazily.
+    """One annotated frame (or one animal instance in it), its pixels loaded lazily.
 
     Attributes:
         source: where it comes from (``"video.mp4#12"`` or an image path).
@@ -65,6 +82,12 @@ class LabeledFrame:
         image_size: ``(W, H)`` of the full frame in px.
         load: returns the ``(H, W, 3)`` uint8 RGB image.
         video: name of the video it belongs to, if any; ``index`` its frame index.
+        visibility: ``(K,)`` int, COCO's 0 = not labelled, 1 = labelled but occluded,
+            2 = visible; None derives it from the keypoints (NaN → 0, else 2).
+        box: ``(4,)`` float px ``(x, y, w, h)`` of the instance; None derives it from the
+            labelled keypoints' extent with a margin (:func:`box_from_keypoints`).
+        instance: which animal/person in the frame (a track name or index), or None for a
+            frame annotated as a whole (every animal's keypoints side by side).
     """
 
     source: str
@@ -73,9 +96,44 @@ class LabeledFrame:
     load: Callable[[], np.ndarray]
     video: str | None = None
     index: int | None = None
+    visibility: np.ndarray | None = None
+    box: np.ndarray | None = None
+    instance: str | None = None
 
-    def sample(self) -> LabeledFrameSample:
-        return {"image": self.load(), "keypoints": self.keypoints, "source": self.source}
+    def visible(self) -> np.ndarray:
+        """``(K,)`` int visibility (given, or 2 where labelled and 0 where NaN)."""
+        if self.visibility is not None:
+            return np.asarray(self.visibility, np.int64)
+        return np.where(np.isnan(self.keypoints).any(-1), 0, 2).astype(np.int64)
+
+    def bbox(self) -> np.ndarray:
+        """``(4,)`` float px ``(x, y, w, h)``: the given box, else from the keypoints."""
+        if self.box is not None:
+            return np.asarray(self.box, np.float64)
+        return box_from_keypoints(self.keypoints, self.image_size)
+
+
+def box_from_keypoints(
+    keypoints: np.ndarray, image_size: tuple[int, int], margin: float = 0.25
+) -> np.ndarray:
+    """An instance box from its labelled keypoints: their extent, grown by ``margin``.
+
+    The extent grows by ``margin`` × its width (height) on each side, at least 8 px overall
+    on each axis, clipped to the image. With no labelled keypoint: the whole image.
+
+    Returns:
+        ``(4,)`` float px ``(x, y, w, h)``.
+    """
+    w_img, h_img = image_size
+    kp = np.asarray(keypoints, np.float64).reshape(-1, 2)
+    kp = kp[~np.isnan(kp).any(-1)]
+    if not len(kp):
+        return np.array([0.0, 0.0, float(w_img), float(h_img)])
+    lo, hi = kp.min(0), kp.max(0)
+    grow = np.maximum((hi - lo) * margin, (8.0 - (hi - lo)).clip(0) / 2)
+    lo = np.maximum(lo - grow, 0.0)
+    hi = np.minimum(hi + grow, [float(w_img), float(h_img)])
+    return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
 
 
 class KeypointDataset:
@@ -86,7 +144,10 @@ class KeypointDataset:
         tasks: tasks this instance can serve (e.g. ``pose2d`` only when labels exist).
         keypoint_names: names of the annotated keypoints, in order (empty if none).
         skeleton: pairs of keypoint indices to draw.
-        root: the data folder.
+        sigmas: ``(K,)`` per-keypoint OKS sigmas (COCO's definition), or None for
+            :data:`DEFAULT_OKS_SIGMA` on every keypoint (see :meth:`oks_sigmas`).
+        flip_pairs: left/right keypoint index pairs (swapped by a horizontal flip).
+        root: the data folder (set by ``build``; the runner records it resolved).
         notes: facts about the data worth recording in a run record (counts, what was skipped).
     """
 
@@ -94,11 +155,20 @@ class KeypointDataset:
     tasks: tuple[str, ...] = ()
     keypoint_names: list[str]
     skeleton: list[tuple[int, int]]
+    root: Path | None = None
 
     def __init__(self) -> None:
         self.keypoint_names = []
         self.skeleton = []
+        self.sigmas: np.ndarray | None = None
+        self.flip_pairs: list[tuple[int, int]] = []
         self.notes: dict = {}
+
+    def oks_sigmas(self) -> np.ndarray:
+        """``(K,)`` OKS sigmas: the dataset's, else :data:`DEFAULT_OKS_SIGMA` for each keypoint."""
+        if self.sigmas is not None:
+            return np.asarray(self.sigmas, np.float64)
+        return np.full(len(self.keypoint_names), DEFAULT_OKS_SIGMA)
 
     def videos(self, split: str | None = None) -> list[VideoItem]:
         """Videos (segments) of ``split`` (all splits if None)."""
@@ -116,19 +186,66 @@ class KeypointDataset:
                     continue
                 out.append(
                     LabeledFrame(
-                        source=f"{item.reader.path.name}#{i}",
+                        source=f"{_label(item.reader)}#{i}",
                         keypoints=kp.astype(np.float32),
                         image_size=(item.reader.width, item.reader.height),
                         load=(lambda r=item.reader, j=i: r.read(j)),
                         video=item.name,
                         index=i,
+                        visibility=None
+                        if item.visibility is None
+                        else np.where(np.isnan(kp).any(-1), 0, np.where(item.visibility[i], 2, 1)),
                     )
                 )
         return out
 
-    def sequences(self, split: str) -> list[BehaviorSequence]:
-        """Keypoint sequences with per-frame labels (``behavior`` task)."""
+    def sequences(self, split: str) -> list[dict]:
+        """Keypoint sequences with per-frame labels (``behavior`` samples)."""
         return []
+
+    def sequences3d(self, split: str) -> list[dict]:
+        """2D and 3D keypoint sequences with cameras (``lifting3d`` samples)."""
+        return []
+
+    def view_pairs(self, split: str) -> Sequence[dict]:
+        """Pairs of views of one object with cameras (``multiview3d`` samples)."""
+        return []
+
+    def alignment_sequences(self, split: str) -> list[dict]:
+        """Sequences of one action with per-frame phases (``alignment`` samples)."""
+        return []
+
+    def propagation_videos(self, split: str) -> list[dict]:
+        """Videos with per-frame keypoints (``propagation`` samples).
+
+        Default: every video segment of ``split`` whose first frame has a labelled keypoint,
+        from that frame to the segment's end.
+        """
+        out = []
+        for item in self.videos(split):
+            if item.keypoints is None:
+                continue
+            rng = item.frame_range
+            first = next((i for i in rng if not np.isnan(item.keypoints[i]).all()), None)
+            if first is None:
+                continue
+            kp = np.asarray(item.keypoints[first : rng.stop], np.float64)
+            vis = (
+                ~np.isnan(kp).any(-1)
+                if item.visibility is None
+                else np.asarray(item.visibility[first : rng.stop], bool)
+            )
+            out.append(
+                {
+                    "name": f"{item.name}[{first}:{rng.stop}]",
+                    "frames": item.reader,
+                    "start": int(first),
+                    "keypoints": kp,
+                    "visibility": vis,
+                    "fps": float(item.reader.fps),
+                }
+            )
+        return out
 
     def describe(self) -> dict:
         """A JSON-able summary for the run record."""
@@ -142,6 +259,11 @@ class KeypointDataset:
             },
             **self.notes,
         }
+
+
+def _label(reader) -> str:
+    path = getattr(reader, "path", None)
+    return path.name if path is not None else reader.name
 
 
 def find_data_dir(dataset: str, data_dir: str | Path | None, hint: str) -> Path:

@@ -1,14 +1,13 @@
-"""One run: resolve plugins → merge config → seed → device → train → evaluate → time → record → MLflow."""
+"""One run: resolve plugins → merge config → select evaluation inputs → seed → device →
+train (if the method trains) → predict and score through the task → time → record → MLflow."""
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import random
-import sys
 import time
 import traceback
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +40,7 @@ class RunOptions:
     mlflow: bool = True
     resume: str | None = None  # a run id, or "latest"
     progress: bool = True
+    threads: int | None = None  # CPU threads for torch; None keeps torch's default (the cores)
 
 
 def now() -> str:
@@ -91,110 +91,89 @@ def pick_task(registry: Registry, method: str, dataset: str, task: str | None) -
     return task
 
 
-class Context:
-    """The :class:`kpbench.method.RunContext` the runner hands to a method."""
-
-    def __init__(
-        self, config, device, seed, run_dir: Path, resume: bool, tracker, show_progress: bool
-    ):
-        self.config, self.device, self.seed = config, device, seed
-        self.run_dir, self.resume, self.tracker = run_dir, resume, tracker
-        self.show_progress = show_progress
-        self.history: list[dict] = []
-        self.artifacts: dict[str, str] = {}
-        self.notes: dict[str, Any] = {}
-        self.checkpoint_path = run_dir / "checkpoint.pt"
-
-    def log_epoch(self, epoch: int, losses: dict[str, float]) -> None:
-        row = {"epoch": epoch, **{k: float(v) for k, v in losses.items()}}
-        self.history.append(row)
-        self.tracker.log_metrics({f"train/{k}": float(v) for k, v in losses.items()}, step=epoch)
-        parts = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        print(f"epoch {epoch}: {parts}", file=sys.stderr, flush=True)
-
-    def save_checkpoint(self, state: dict) -> Path:
-        import torch
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save({**state, "history": self.history}, tmp)
-        os.replace(tmp, self.checkpoint_path)
-        self.artifacts["checkpoint"] = self._relative(self.checkpoint_path)
-        return self.checkpoint_path
-
-    def load_checkpoint(self) -> dict | None:
-        import torch
-
-        if not (self.resume and self.checkpoint_path.is_file()):
-            return None
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        self.history = list(state.pop("history", []))
-        return state
-
-    def add_artifact(self, key: str, path: Path) -> None:
-        self.artifacts[key] = self._relative(Path(path))
-
-    def note(self, key: str, value: Any) -> None:
-        self.notes[key] = value
-
-    def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterator:
-        from tqdm.auto import tqdm
-
-        return iter(
-            tqdm(
-                iterable,
-                total=total,
-                desc=desc,
-                leave=False,
-                disable=not self.show_progress,
-                file=sys.stderr,
-            )
-        )
-
-    def _relative(self, path: Path) -> str:
-        return os.path.relpath(path, self.run_dir.parent)
+def _finished(record_file: Path) -> bool:
+    try:
+        return json.loads(record_file.read_text(encoding="utf-8")).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> str:
+    """The run to continue: ``wanted``, or the latest unfinished run with a checkpoint.
+
+    A finished run is never resumed (its record would be overwritten).
+    """
     folder = results_dir / dataset / method
-    candidates = sorted(p for p in folder.glob("*/checkpoint.pt")) if folder.is_dir() else []
     if wanted != "latest":
         if not (folder / wanted / "checkpoint.pt").is_file():
             raise ConfigError(
                 f"--resume {wanted}: no checkpoint at {folder / wanted / 'checkpoint.pt'}"
             )
+        if _finished(folder / f"{wanted}.json"):
+            raise ConfigError(
+                f"--resume {wanted}: that run finished ({folder / wanted}.json); start a new run instead"
+            )
         return wanted
-    if not candidates:
+    candidates = sorted(folder.glob("*/checkpoint.pt")) if folder.is_dir() else []
+    open_runs = [c.parent.name for c in candidates if not _finished(c.parent.with_suffix(".json"))]
+    if not open_runs:
         raise ConfigError(f"--resume: no interrupted run with a checkpoint under {folder}")
-    return candidates[-1].parent.name
+    return open_runs[-1]
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's CPU threads (None keeps its default, one per core); return the count in use."""
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads {threads}: need at least 1")
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
 
 
 def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     """Run one method on one dataset and write its record. Returns the record.
 
-    Input errors (unknown plugin, impossible pair, bad config, missing data) raise a
-    :class:`KpbenchError` before anything is written. Failures during training, evaluation
-    or timing write a record with ``status: failed`` and then raise :class:`KpbenchError`.
+    Input errors (unknown plugin, impossible pair, bad config, missing data, a task without
+    metrics, evaluation inputs that cannot be scored) raise a :class:`KpbenchError` before
+    anything is trained or written. Failures during training, prediction or timing write a
+    record with ``status: failed`` and then raise :class:`KpbenchError`.
     """
     from kpbench import results, timing
+    from kpbench.context import Context
+    from kpbench.evaluation import evaluate, task_options
     from kpbench.tracking import Tracker, flatten
 
     registry = registry or get_registry()
     task = pick_task(registry, opts.method, opts.dataset, opts.task)
-    mspec, dspec = registry.method(opts.method), registry.dataset(opts.dataset)
-    config, data_options = resolve(
+    mspec, dspec, tspec = (
+        registry.method(opts.method),
+        registry.dataset(opts.dataset),
+        registry.task(task),
+    )
+    config, data_options, task_overrides = resolve(
         mspec, opts.preset, load_config_file(opts.config_file), parse_set(opts.sets)
     )
+    options = task_options(tspec, opts.preset, task_overrides)
+    metric_specs = registry.metrics(task)
+    if not metric_specs:
+        raise IncompatibleError(
+            f"task {task} has no metric installed, so a run could not be scored; install a "
+            f"plugin with metrics for {task} (see `kpbench list metrics`)"
+        )
     device = choose_device(opts.device)
+    threads = set_threads(opts.threads)
 
     data = dspec.build(opts.data_dir, **data_options)  # --data-dir, else $KPBENCH_DATA/<dataset>
     data_dir = getattr(data, "root", None) or opts.data_dir
+    data_dir = Path(data_dir).resolve() if data_dir else None
     if task not in data.tasks:
         raise DataError(
             f"dataset {opts.dataset} at {data_dir}: this folder serves {', '.join(data.tasks) or 'no task'}, "
             f"not {task} (e.g. discovery2d needs the videos)"
         )
-    metric_specs = registry.metrics(task)
+    evalset = tspec.select(data, options)  # refuse unscorable input before training
 
     run_id = (
         _find_resume(opts.results_dir, opts.dataset, opts.method, opts.resume)
@@ -219,12 +198,11 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         "kpbench_version": __version__,
         "device": str(device),
         "seed": str(opts.seed),
+        "evaluation_inputs": evalset.hash,
     }
-    tracker.start(
-        run_name=run_id,
-        params=flatten({**config, **{f"data.{k}": v for k, v in data_options.items()}}),
-        tags=tags,
-    )
+    params = {**config, **{f"data.{k}": v for k, v in data_options.items()}}
+    params.update({f"task.{k}": v for k, v in options.items()})
+    tracker.start(run_name=run_id, params=flatten(params), tags=tags)
     ctx = Context(config, device, opts.seed, run_dir, bool(opts.resume), tracker, opts.progress)
 
     record: dict[str, Any] = {
@@ -239,12 +217,14 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         "config_hash": results.config_hash(config),
         "data_options": data_options,
         "data": {"dir": str(data_dir) if data_dir else None, **_safe(data.describe)},
+        "evaluation": {},
         "metrics": {},
         "baselines": {},
         "timing": {},
         "params": None,
         "flops": None,
-        "env": results.environment(),
+        "trains": mspec.trains,
+        "env": {**results.environment(), "threads": threads},
         "kpbench_version": __version__,
         "started_at": now(),
         "finished_at": None,
@@ -256,28 +236,26 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     stage = "build"
     t0 = time.perf_counter()
     try:
-        method = mspec.build(config, num_keypoints=len(data.keypoint_names) or None)
-        method.model.to(device)
+        method = build_method(mspec, config, data)
+        if method.model is not None:
+            method.model.to(device)
         record["params"] = timing.count_params(method.model)
         record["params_by_block"] = timing.count_params_by_child(method.model)
-        stage = "train"
-        method.fit(data, ctx)
+        if mspec.trains:
+            stage = "train"
+            method.fit(data, ctx)
         stage = "evaluate"
-        evaluation = method.evaluate(data, ctx)
-        record["metrics"] = score(metric_specs, evaluation)
-        for name, base in (evaluation.get("baselines") or {}).items():
-            record["baselines"][name] = {
-                k: v["value"] for k, v in score(metric_specs, base).items()
-            }
+        scored = evaluate(tspec, evalset, method, options, metric_specs, ctx, opts.seed)
+        record.update(scored)
+        stage = "export"
+        method.export(data, ctx)
         stage = "time"
-        batch = method.timing_batch(data, int(config.get("timing_batch_size", 1) or 1))
-        record["timing"] = timing.profile(
-            method, batch, int(config.get("timing_batch_size", 1) or 1), device
-        )
-        flops_inputs = method.flops_inputs()
+        batch_size = int(config.get("timing_batch_size", 1) or 1)
+        record["timing"] = timing.profile(method, data, batch_size, device, trains=mspec.trains)
         record["flops"] = {
-            "per_sample": timing.count_flops(method.model, flops_inputs),
-            "input": " ".join(str(tuple(x.shape)) for x in flops_inputs),
+            "per_sample": timing.inference_flops(method),
+            "sample": tspec.unit,
+            "counted_on": "Method.infer(Method.example_batch(1))",
         }
         record["status"] = "finished"
     except KeyboardInterrupt:
@@ -287,12 +265,25 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         record["traceback"] = traceback.format_exc()
     record["wall_time_s"] = round(time.perf_counter() - t0, 3)
     record.update(finished_at=now(), history=ctx.history, artifacts=ctx.artifacts, notes=ctx.notes)
+    unavailable = (record.get("evaluation") or {}).get("unavailable")
+    if record["status"] == "finished" and unavailable:
+        record["notes"]["metrics_unavailable"] = unavailable
+        log.warning("run %s finished without metrics: %s", run_id, unavailable)
 
     if record["status"] == "finished":
         tracker.log_metrics({k: v["value"] for k, v in record["metrics"].items()})
         tracker.log_metrics(
+            {
+                f"baseline/{b}/{k}": v
+                for b, values in record["baselines"].items()
+                for k, v in values.items()
+            }
+        )
+        tracker.log_metrics(
             {f"timing/{k}": v["value"] for k, v in record["timing"].items() if isinstance(v, dict)}
         )
+    if hasattr(tracker, "log_artifacts") and any(run_dir.iterdir()):
+        tracker.log_artifacts(run_dir)
     tracker.log_dict(record, "record.json")
     tracker.finish("FINISHED" if record["status"] == "finished" else "FAILED")
     record["tracking"] = tracker.info()
@@ -303,22 +294,24 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     return record
 
 
-def score(metric_specs, evaluation) -> dict:
-    """Apply every metric of the task to an evaluation record.
+def build_method(mspec, config: dict, data=None):
+    """Build a method from its spec and check it keeps the contract the spec declares."""
+    from kpbench.errors import PluginError
+    from kpbench.method import Method, TrainableMethod
 
-    An evaluation with ``metrics_unavailable`` (e.g. videos without any labels: discovery and
-    exports only) is scored by no metric; the reason goes into the record's notes.
-    """
-    out: dict = {}
-    if evaluation.get("metrics_unavailable"):
-        return out
-    for m in metric_specs:
-        out[m.name] = {
-            "value": float(m.fn(evaluation)),
-            "unit": m.unit,
-            "higher_is_better": m.higher_is_better,
-        }
-    return out
+    num_keypoints = len(getattr(data, "keypoint_names", []) or []) or None
+    method = mspec.build(config, num_keypoints=num_keypoints)
+    if not isinstance(method, Method):
+        raise PluginError(
+            f"method {mspec.name}: build returned {type(method).__name__}, not a kpbench.method.Method"
+        )
+    if mspec.trains and not isinstance(method, TrainableMethod):
+        raise PluginError(
+            f"method {mspec.name}: the spec says it trains, but {type(method).__name__} is not a "
+            "kpbench.method.TrainableMethod (fit/train_batch/train_step); set trains=False or add them"
+        )
+    method.name = mspec.name
+    return method
 
 
 def _safe(fn) -> dict:

@@ -120,9 +120,13 @@ def _check(f: Field, value: Any, present: bool, bound: dict[str, int]) -> str | 
     if f.kind == "callable":
         return None if callable(value) else f"must be callable, got {type(value).__name__}"
     if f.kind == "mapping":
-        return None if isinstance(value, Mapping) else f"must be a mapping, got {type(value).__name__}"
+        return (
+            None if isinstance(value, Mapping) else f"must be a mapping, got {type(value).__name__}"
+        )
     if f.kind == "sequence":
-        return None if hasattr(value, "__len__") else f"must be a sequence, got {type(value).__name__}"
+        return (
+            None if hasattr(value, "__len__") else f"must be a sequence, got {type(value).__name__}"
+        )
     if f.kind == "any":
         return None
     arr = value if isinstance(value, np.ndarray) else None

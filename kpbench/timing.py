@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 
 #: What the ``timing`` section of a record covers (stored beside the figures).
-COVERS = (
-    "train_step: forward+backward+optimizer step on one batch; "
-    "inference: model forward (keypoints) on one batch, no data loading"
+COVERS_INFERENCE = (
+    "inference: the method's inference call (Method.infer) on one batch, no data loading"
+)
+COVERS_TRAINING = (
+    "train_step: forward+backward+optimizer step on one batch, timed on a copy of the trained "
+    "method after evaluation (the evaluated weights are untouched)"
 )
 
 
@@ -127,46 +130,54 @@ def peak_memory_mib(device: Any) -> float:
     )  # bytes on macOS, KiB on Linux
 
 
-def count_flops(model: Any, inputs: tuple) -> int:
-    """FLOPs of one forward pass ``model(*inputs)``, counted by ``torch.utils.flop_counter``.
+def count_flops(fn: Callable[[], Any], modules: Any = ()) -> int:
+    """FLOPs of one call ``fn()``, counted by ``torch.utils.flop_counter``.
 
-    The model runs once under ``torch.no_grad()`` in eval mode; each submodule's train/eval
-    mode is restored afterwards. A multiply-add counts as 2 FLOPs (``nn.Linear(10, 20)`` on a
-    ``(1, 10)`` input is 400); only operators PyTorch's counter knows (matmul, conv, attention,
-    ...) are counted, so element-wise work is not.
+    ``fn`` runs once under ``torch.no_grad()``; each module in ``modules`` is put in eval mode
+    for the call and restored afterwards. A multiply-add counts as 2 FLOPs (``nn.Linear(10,
+    20)`` on a ``(1, 10)`` input is 400); only operators PyTorch's counter knows (matmul, conv,
+    attention, ...) are counted, so element-wise work is not.
 
     Args:
-        model: a ``torch.nn.Module``.
-        inputs: positional inputs, already on the model's device.
+        fn: the call to count, e.g. ``lambda: method.infer(method.example_batch(1))``.
+        modules: ``torch.nn.Module`` s to switch to eval mode for the call.
 
     Returns:
-        Total FLOPs for these inputs (for their batch size).
+        Total FLOPs of the call.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
+    modules = [m for m in ([modules] if hasattr(modules, "modules") else modules) if m is not None]
+    modes = {m: m.training for module in modules for m in module.modules()}
+    for module in modules:
+        module.eval()
     try:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
-            model(*inputs)
+            fn()
     finally:
         for m, training in modes.items():
             m.training = training
     return int(counter.get_total_flops())
 
 
+def inference_flops(method: Any) -> int:
+    """FLOPs of one inference call on one sample: ``method.infer(method.example_batch(1))``."""
+    batch = method.example_batch(1)
+    return count_flops(lambda: method.infer(batch), method.model)
+
+
 def count_params(model: Any) -> int:
-    """Number of parameters (trainable and frozen; shared ones once).
+    """Number of parameters (trainable and frozen; shared ones once); 0 for no model.
 
     Args:
-        model: a ``torch.nn.Module``.
+        model: a ``torch.nn.Module``, or None.
 
     Returns:
         Parameter count.
     """
-    return sum(p.numel() for p in model.parameters())
+    return 0 if model is None else sum(p.numel() for p in model.parameters())
 
 
 def count_params_by_child(model: Any) -> dict[str, int]:
@@ -179,6 +190,8 @@ def count_params_by_child(model: Any) -> dict[str, int]:
         ``{child_name: count}``, plus ``"(own)"`` for parameters registered on ``model``
         itself when there are any.
     """
+    if model is None:
+        return {}
     out = {name: count_params(child) for name, child in model.named_children()}
     own = sum(p.numel() for p in model.parameters(recurse=False))
     if own:
@@ -220,34 +233,38 @@ def device_name(device: Any) -> str:
 
 def profile(
     method: Any,
-    batch: Any,
+    data: Any,
     batch_size: int,
     device: Any,
     *,
+    trains: bool,
     warmup: int = 3,
     repeats: int = 10,
-    train: bool = True,
 ) -> dict:
-    """Time a method's training step and inference on one batch; the record's ``timing``.
+    """Time a method's inference and, for a method that trains, its training step.
 
-    Training steps run first (they change the weights; call this after evaluation), then
-    inference under ``torch.inference_mode()``. Peak memory covers both.
+    Inference runs first, on ``method`` itself under ``torch.inference_mode()``. A training
+    step changes the weights, so it is timed on a deep copy of the method (its model and
+    optimiser), which is then dropped: the weights that were evaluated stay as they were.
 
     Args:
-        method: has ``train_step(batch)`` and ``infer(batch)`` (see :class:`kpbench.method.Method`).
-        batch: what ``method.timing_batch`` returned, on ``device``.
-        batch_size: samples in ``batch``.
+        method: a :class:`kpbench.method.Method` (``TrainableMethod`` when ``trains``).
+        data: the run's dataset (real inputs for the batches), or None.
+        batch_size: samples per timed call.
         device: ``torch.device`` (or its name) the model is on.
+        trains: also time ``train_step`` (False: no ``train_step_*`` keys).
         warmup: uncounted calls before each measurement.
         repeats: timed calls per measurement.
-        train: also time ``train_step`` (False: inference only, no ``train_step_*`` keys).
 
     Returns:
-        ``train_step_median`` / ``train_step_p90`` (ms per step), ``inference_latency_median``
-        / ``inference_latency_p90`` (ms per sample), ``throughput`` (samples/s, from the median),
+        ``inference_latency_median`` / ``_p90`` (ms per sample), ``throughput`` (samples/s,
+        from the median), ``train_step_median`` / ``_p90`` (ms per step, trainers only),
         ``peak_memory`` (MiB, see :func:`peak_memory_mib`), each as ``{"value", "unit"}``; and
-        ``batch_size``, ``device`` (:func:`device_name`), ``covers`` (what was timed).
+        ``batch_size``, ``n`` (timed calls), ``warmup``, ``dtype``, ``threads`` (CPU threads),
+        ``device`` (:func:`device_name`), ``train_step_on`` and ``covers`` (what was timed).
     """
+    import copy
+
     import torch
 
     if batch_size < 1:
@@ -255,10 +272,7 @@ def profile(
     dev = _device(device)
     reset_peak_memory(dev)
     out: dict[str, Any] = {}
-    if train:
-        step = measure(lambda: method.train_step(batch), dev, warmup=warmup, repeats=repeats)
-        out["train_step_median"] = {"value": step["median_ms"], "unit": "ms"}
-        out["train_step_p90"] = {"value": step["p90_ms"], "unit": "ms"}
+    batch = method.example_batch(batch_size, data)
 
     def infer() -> None:
         with torch.inference_mode():
@@ -268,6 +282,22 @@ def profile(
     out["inference_latency_median"] = {"value": inf["median_ms"] / batch_size, "unit": "ms/sample"}
     out["inference_latency_p90"] = {"value": inf["p90_ms"] / batch_size, "unit": "ms/sample"}
     out["throughput"] = {"value": batch_size / (inf["median_ms"] / 1000.0), "unit": "samples/s"}
+    if trains:
+        twin = copy.deepcopy(method)
+        train_batch = twin.train_batch(batch_size, data)
+        step = measure(lambda: twin.train_step(train_batch), dev, warmup=warmup, repeats=repeats)
+        out["train_step_median"] = {"value": step["median_ms"], "unit": "ms"}
+        out["train_step_p90"] = {"value": step["p90_ms"], "unit": "ms"}
+        del twin, train_batch
     out["peak_memory"] = {"value": peak_memory_mib(dev), "unit": "MiB"}
-    out.update(batch_size=int(batch_size), device=device_name(dev), covers=COVERS)
+    out.update(
+        batch_size=int(batch_size),
+        n=int(inf["n"]),
+        warmup=int(warmup),
+        dtype=str(getattr(method, "dtype", "float32")),
+        threads=torch.get_num_threads(),
+        device=device_name(dev),
+        train_step_on="a copy of the trained method" if trains else None,
+        covers=f"{COVERS_TRAINING}; {COVERS_INFERENCE}" if trains else COVERS_INFERENCE,
+    )
     return out

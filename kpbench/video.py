@@ -1,9 +1,15 @@
-"""Reading videos (any OpenCV-readable file) and folders of frames, with clear errors."""
+"""Frames of a video: a file (any OpenCV-readable format), a folder or list of images, or memory.
+
+Anything a dataset puts in ``VideoItem.reader`` must offer what :class:`Frames` lists;
+:class:`VideoReader` (files, frame folders, image lists) and :class:`ArrayFrames` (frames
+already in memory) do.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -13,11 +19,37 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
+class Frames(Protocol):
+    """What the harness and tasks read from a video (``VideoItem.reader``).
+
+    Attributes:
+        name: the video's name; path: its file or folder, or None for frames in memory.
+        num_frames, fps, width, height: count, frames per second, frame size in px.
+    """
+
+    name: str
+    path: Path | None
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as ``(H, W, 3)`` uint8 RGB."""
+
+    def iter_frames(
+        self, indices: Iterable[int] | None = None, size: tuple[int, int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` for sorted ``indices`` (all if None), resized to ``size``."""
+
+
 class VideoReader:
-    """Frames of one video file or one folder of frame images, as RGB uint8.
+    """Frames of one video file, one folder of frame images, or a list of image files, as RGB uint8.
 
     Args:
-        path: a video file, or a folder whose image files (sorted by name) are the frames.
+        path: a video file, or a folder whose image files (sorted by name) are the frames,
+            or a list of image files (in order; ``name`` names the sequence).
+        name: the sequence's name for a list of images (default: the first file's folder).
 
     Raises:
         DataError: the file cannot be opened or has no decodable frame.
@@ -29,14 +61,19 @@ class VideoReader:
         width, height: frame size in pixels.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path | list, name: str | None = None):
         import cv2
 
-        self.path = Path(path)
-        self.name = self.path.stem if self.path.is_file() else self.path.name
         self._frames: list[Path] | None = None
-        if self.path.is_dir():
-            self._frames = sorted(
+        if isinstance(path, (list, tuple)):
+            if not path:
+                raise DataError("VideoReader: an empty list of images")
+            self._frames = [Path(p) for p in path]
+            path = self._frames[0].parent
+        self.path = Path(path)
+        self.name = name or (self.path.stem if self.path.is_file() else self.path.name)
+        if self._frames is not None or self.path.is_dir():
+            self._frames = self._frames or sorted(
                 p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
             )
             if not self._frames:
@@ -148,6 +185,49 @@ class VideoReader:
         if not frames:
             raise DataError(f"{self.path}: no frame could be decoded")
         return np.stack(frames)
+
+
+class ArrayFrames:
+    """Frames already in memory, ``(T, H, W, 3)`` uint8 RGB, read like a :class:`VideoReader`.
+
+    Args:
+        frames: the frames.
+        name: the sequence's name.
+        fps: frames per second.
+    """
+
+    path = None
+
+    def __init__(self, frames: np.ndarray, name: str = "frames", fps: float = 30.0):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+            raise DataError(
+                f"ArrayFrames {name}: need (T, H, W, 3) uint8 RGB with T >= 1, "
+                f"got {frames.shape} {frames.dtype}"
+            )
+        self.frames, self.name, self.fps = frames, name, float(fps)
+        self.num_frames, self.height, self.width = frames.shape[0], frames.shape[1], frames.shape[2]
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def read(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"{self.name}: frame {index} out of range 0..{self.num_frames - 1}")
+        return self.frames[index]
+
+    def iter_frames(self, indices=None, size=None):
+        import cv2
+
+        wanted = range(self.num_frames) if indices is None else sorted(set(int(i) for i in indices))
+        for i in wanted:
+            img = self.read(i)
+            if size is not None and (img.shape[1], img.shape[0]) != tuple(size):
+                img = cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA)
+            yield i, img
+
+    def read_all(self, size=None, indices=None) -> np.ndarray:
+        return np.stack([f for _, f in self.iter_frames(indices, size)])
 
 
 def is_video_path(path: Path) -> bool:

@@ -1,4 +1,5 @@
-"""``kpbench info METHOD``: resolved config, tasks, parameter count and FLOPs, without training."""
+"""``kpbench info METHOD|TASK``: a method's resolved config, params and FLOPs (no training),
+or a task's data model, protocol, options, metrics and baselines."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from kpbench.cli.common import add_config_args, add_format
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "info", help="a method's resolved config, tasks, params and FLOPs (no training)"
+        "info",
+        help="a method's resolved config, params and FLOPs (no training), or a task's data model",
     )
-    p.add_argument("method")
+    p.add_argument("method", metavar="METHOD|TASK")
     p.add_argument(
         "--dataset", help="size the model for this dataset (its keypoint count, its task)"
     )
@@ -35,18 +37,16 @@ def describe(
     from kpbench import timing
     from kpbench.config import load_config_file, parse_set, resolve
     from kpbench.plugins import get_registry
-    from kpbench.runner import pick_task
+    from kpbench.runner import build_method, pick_task
 
     registry = get_registry()
     spec = registry.method(method)
-    config, data_options = resolve(spec, preset, load_config_file(config_file), parse_set(sets))
-    tasks, num_keypoints = list(spec.tasks), None
+    config, data_options, _ = resolve(spec, preset, load_config_file(config_file), parse_set(sets))
+    tasks, data = list(spec.tasks), None
     if dataset:
         tasks = [pick_task(registry, method, dataset, None)]
         data = registry.dataset(dataset).build(data_dir, **data_options)
-        num_keypoints = len(data.keypoint_names) or None
-    built = spec.build(config, num_keypoints=num_keypoints)
-    inputs = built.flops_inputs()
+    built = build_method(spec, config, data)
     return {
         "method": method,
         "tasks": tasks,
@@ -55,14 +55,73 @@ def describe(
         "config": config,
         "params": timing.count_params(built.model),
         "params_by_block": timing.count_params_by_child(built.model),
-        "flops_per_sample": timing.count_flops(built.model, inputs),
-        "flops_input": [list(x.shape) for x in inputs],
+        "flops_per_sample": timing.inference_flops(built),
+        "flops_sample": " / ".join(registry.task(t).unit for t in tasks if t in registry.tasks()),
+        "trains": spec.trains,
         "reference": dict(spec.reference),
         "paper": spec.paper,
     }
 
 
+def describe_task(name: str) -> dict:
+    """A task's data model, protocol, options, metrics and baselines (also the JSON output)."""
+    from kpbench.plugins import get_registry
+
+    registry = get_registry()
+    entry = registry.tasks()[name]
+    spec = entry.spec
+    return {
+        "task": spec.name,
+        "description": spec.description,
+        "plugin": entry.plugin.name,
+        "source": entry.plugin.source,
+        "unit": spec.unit,
+        "sample": spec.sample.describe(),
+        "inputs": spec.inputs.describe(),
+        "prediction": spec.prediction.describe(),
+        "protocol": spec.protocol,
+        "options": dict(spec.options),
+        "presets": {k: dict(v) for k, v in spec.presets.items()},
+        "baselines": list(spec.baselines),
+        "metrics": [
+            {"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
+             "description": m.description}
+            for m in registry.metrics(name)
+        ],
+        "methods": sorted(n for n, e in registry.methods().items() if name in e.spec.tasks),
+        "datasets": sorted(n for n, e in registry.datasets().items() if name in e.spec.tasks),
+    }  # fmt: skip
+
+
+def print_task(info: dict) -> None:
+    print(f"task      {info['task']}: {info['description']}  ({info['source']})")
+    print(f"sample    one {info['unit']} (FLOPs and latency are per {info['unit']})")
+    for title, key in (("dataset sample", "sample"), ("method input", "inputs"),
+                       ("method predicts", "prediction")):  # fmt: skip
+        print(f"{title}:")
+        for line in info[key]:
+            print(f"  {line}")
+    print(f"protocol  {info['protocol']}")
+    print("options   " + ", ".join(f"{k}={v}" for k, v in info["options"].items()))
+    for preset, layer in info["presets"].items():
+        print(f"  preset {preset}: " + (", ".join(f"{k}={v}" for k, v in layer.items()) or "-"))
+    print(f"baselines {', '.join(info['baselines']) or 'none'}")
+    print("metrics   " + (", ".join(f"{m['name']} [{m['unit']}]" for m in info["metrics"])
+                          or "none installed: runs of this task are refused"))  # fmt: skip
+    print(f"methods   {', '.join(info['methods']) or 'none'}")
+    print(f"datasets  {', '.join(info['datasets']) or 'none'}")
+
+
 def handle(args) -> int:
+    from kpbench.plugins import get_registry
+
+    if args.method in get_registry().tasks() and args.method not in get_registry().methods():
+        info = describe_task(args.method)
+        if args.format == "json":
+            print(json.dumps(info, indent=2, default=str))
+        else:
+            print_task(info)
+        return 0
     info = describe(
         args.method, args.dataset, args.data_dir, args.preset, args.config_file, args.sets
     )
@@ -79,7 +138,8 @@ def handle(args) -> int:
         + ")"
     )
     print(
-        f"FLOPs    {info['flops_per_sample']:,} per sample ({info['flops_per_sample'] / 1e9:.2f} GFLOPs) at input {info['flops_input']}"
+        f"FLOPs    {info['flops_per_sample']:,} per {info['flops_sample'] or 'sample'} "
+        f"({info['flops_per_sample'] / 1e9:.2f} GFLOPs, one inference call)"
     )
     if info["reference"]:
         print(

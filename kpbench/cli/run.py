@@ -15,6 +15,12 @@ def register(sub) -> None:
     add_config_args(p, "default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (auto = CUDA when present)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's, one per core); small models on few cores "
+        "often run faster with 1; recorded in the timing section",
+    )
     p.add_argument("--task", help="pick one task when the pair allows several")
     p.add_argument(
         "--results", dest="results_dir", type=Path, default=Path("results"), help="results folder"
@@ -55,6 +61,7 @@ def handle(args) -> int:
             mlflow=not args.no_mlflow,
             resume=args.resume,
             progress=not args.no_progress,
+            threads=args.threads,
         )
     )
     print_summary(record)
@@ -65,11 +72,24 @@ def print_summary(record: dict) -> None:
     print(
         f"run {record['run_id']}: {record['method']} on {record['dataset']} ({record['task']}, preset {record['preset']})"
     )
+    ev = record.get("evaluation") or {}
+    if ev.get("inputs_hash"):
+        print(
+            f"  evaluated on {ev['inputs']} inputs ({ev['unit']}s), inputs hash {ev['inputs_hash']}"
+        )
+    if ev.get("unavailable"):
+        print(f"  no metrics: {ev['unavailable']}")
     for name, m in record["metrics"].items():
         arrow = "↑" if m["higher_is_better"] else "↓"
-        print(f"  {name} {arrow}: {m['value']:.4g} {m['unit']}")
+        if m["value"] is None:
+            print(f"  {name} {arrow}: failed ({m.get('error')})")
+        else:
+            print(f"  {name} {arrow}: {m['value']:.4g} {m['unit']}")
     for base, values in record.get("baselines", {}).items():
-        print(f"  baseline {base}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        print(
+            f"  baseline {base}: "
+            + ", ".join(f"{k} {'–' if v is None else format(v, '.4g')}" for k, v in values.items())
+        )
     t = record.get("timing", {})
     if t:
         print(

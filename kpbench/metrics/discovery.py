@@ -4,41 +4,58 @@ Discovered keypoints have no names, so they are scored through a linear regressi
 annotated joints, as in BKinD (``regressor/regression.py``: ``Ridge(alpha=0,
 fit_intercept=False)``), i.e. least squares **without bias** from the K×2 discovered to the
 J×2 annotated coordinates. The regression is fitted on the ``fit_*`` frames and scored on the
-held-out ``test_*`` frames of a :class:`kpbench.types.DiscoveryEvaluation`.
+held-out ``test_*`` frames of a :class:`kpbench.tasks.discovery2d.DiscoveryEvaluation`.
 
-Coordinates are normalised by the image size, ``(x / W, y / H)``, before the fit. For the
-square-resized frames of the paper this is its unit, "% of image size". BKinD's code only has
-the Human3.6M regression; the CalMS21 regression protocol (frames, normaliser) is not published,
-so kpbench fixes this one: fit on train-split labelled frames, score on test-split labelled
-frames, normalise by ``(W, H)`` of the original frames.
+**Coordinate frame.** Without a bias term the origin of the coordinates changes the result,
+so it is part of the protocol (``regression_origin`` in the evaluation record):
 
-Every metric is a pure function of the evaluation record; the two baselines build records of
-the same form, so a method and its baselines are scored by the same code.
+* ``"centre"`` (the default, BKinD's): coordinates are centred, ``u = 2·x/W − 1`` and
+  ``v = 2·y/H − 1`` in [-1, 1], as the reference's soft-argmax outputs and its H3.6M
+  evaluation (``test_simplehuman36m.py``) regress them; the regressed joints are mapped back
+  with ``(u + 1) / 2`` before the error is taken, so errors stay fractions of the image side.
+* ``"corner"`` (kpbench 0.1's protocol, kept selectable): ``(x/W, y/H)`` in [0, 1].
+
+Errors are L2 distances in ``(x/W, y/H)`` units: for the square-resized frames of the paper,
+×100 this is its unit, "% of image size". BKinD's code only has the Human3.6M regression; the
+CalMS21 frames and normaliser are not published, so kpbench fixes them: fit on train-split
+labelled frames, score on test-split labelled frames, normalise by ``(W, H)`` of the originals.
+
+Every metric is a pure function of the evaluation record; the baselines
+(:func:`random_keypoints`, :func:`grid_keypoints`) are predictions, scored by the same code.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kpbench.types import DiscoveryEvaluation
-
 _KEYS = ("fit_discovered", "fit_annotated", "test_discovered", "test_annotated")
+ORIGINS = ("centre", "corner")
+DiscoveryEvaluation = dict  # the record's form is documented in kpbench.tasks.discovery2d
 
 
-def normalise(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+def normalise(
+    points: np.ndarray, image_size: tuple[int, int], origin: str = "corner"
+) -> np.ndarray:
     """Pixel coordinates to fractions of the image size.
 
-    ``(x / W, y / H)``: for square frames (as BKinD resizes them) an error in these units ×100 is
-    the paper's "% of image size"; for non-square frames each axis is a fraction of its own side.
+    ``origin="corner"``: ``(x / W, y / H)`` in [0, 1]. ``origin="centre"``: ``2·(x/W, y/H) − 1``
+    in [-1, 1] (BKinD's frame). For square frames an error in corner units ×100 is the paper's
+    "% of image size"; for non-square frames each axis is a fraction of its own side.
 
     Args:
         points: ``(..., 2)`` px ``(x, y)``.
         image_size: ``(W, H)`` px.
+        origin: ``"corner"`` or ``"centre"``.
 
     Returns:
-        ``(..., 2)`` in [0, 1] for points inside the image (NaN stays NaN).
+        ``(..., 2)`` normalised coordinates (NaN stays NaN).
     """
-    return np.asarray(points, dtype=np.float64) / _size(image_size)
+    unit = np.asarray(points, dtype=np.float64) / _size(image_size)
+    if origin == "corner":
+        return unit
+    if origin == "centre":
+        return unit * 2.0 - 1.0
+    raise ValueError(f"regression_origin {origin!r}: expected one of {', '.join(ORIGINS)}")
 
 
 def _size(image_size) -> np.ndarray:
@@ -114,17 +131,21 @@ def regress(ev: DiscoveryEvaluation) -> tuple[np.ndarray, np.ndarray]:
         ev: the evaluation record (px).
 
     Returns:
-        ``(pred, target)``, both ``(N2, J, 2)`` as fractions of ``(W, H)``; ``target`` keeps NaN
-        where a joint is not labelled.
+        ``(pred, target)``, both ``(N2, J, 2)`` as fractions of ``(W, H)`` (corner origin,
+        whichever ``regression_origin`` the fit used); ``target`` keeps NaN where a joint is
+        not labelled.
     """
     _check(ev)
-    size = ev["image_size"]
-    w = fit_regression(normalise(ev["fit_discovered"], size), normalise(ev["fit_annotated"], size))
-    test = normalise(ev["test_discovered"], size)
+    size, origin = ev["image_size"], ev.get("regression_origin", "centre")
+    w = fit_regression(
+        normalise(ev["fit_discovered"], size, origin), normalise(ev["fit_annotated"], size, origin)
+    )
+    test = normalise(ev["test_discovered"], size, origin)
     if not np.all(np.isfinite(test)):
         raise ValueError("regress: test_discovered contains NaN or inf; every frame needs all K")
     target = normalise(ev["test_annotated"], size)
-    return (test.reshape(len(test), -1) @ w).reshape(target.shape), target
+    pred = (test.reshape(len(test), -1) @ w).reshape(target.shape)
+    return (pred + 1.0) / 2.0 if origin == "centre" else pred, target
 
 
 def _distances(ev: DiscoveryEvaluation, px: bool = False) -> np.ndarray:
@@ -185,60 +206,49 @@ def pck_after_regression(ev: DiscoveryEvaluation, alpha: float) -> float:
     return float(100.0 * np.mean(_distances(ev) <= alpha))
 
 
-def baseline_random(ev: DiscoveryEvaluation, seed: int) -> DiscoveryEvaluation:
-    """``ev`` with the discovered keypoints replaced by uniformly random points in the image.
+def random_keypoints(n: int, k: int, image_size: tuple[int, int], seed: int) -> np.ndarray:
+    """The random baseline: ``(n, k, 2)`` px drawn uniformly in ``[0, W) × [0, H)``.
 
-    Each frame and keypoint gets its own point, drawn uniformly in ``[0, W) × [0, H)`` px with
-    ``numpy.random.default_rng(seed)``; the same seed gives the same points.
-
-    Args:
-        ev: the evaluation record (its K and frame counts are kept).
-        seed: random seed.
-
-    Returns:
-        A new evaluation record (the annotations are shared, not copied).
+    Each frame and keypoint gets its own point from ``numpy.random.default_rng(seed)``; the same
+    seed gives the same points (frames in order, so the first frames are the fit frames).
     """
-    _check(ev)
     rng = np.random.default_rng(seed)
-    size = _size(ev["image_size"])
-    out = _copy(ev)
-    for key in ("fit_discovered", "test_discovered"):
-        out[key] = rng.uniform(0.0, 1.0, np.shape(ev[key])) * size
-    return out
+    return rng.uniform(0.0, 1.0, (int(n), int(k), 2)) * _size(image_size)
 
 
-def baseline_grid(ev: DiscoveryEvaluation) -> DiscoveryEvaluation:
-    """``ev`` with the discovered keypoints fixed at a regular grid over the image.
+def grid_keypoints(n: int, k: int, image_size: tuple[int, int]) -> np.ndarray:
+    """The grid baseline: ``(n, k, 2)`` px, the same K points in every frame.
 
     The K points are the first K cell centres (row-major) of a ``ceil(sqrt(K))``-column grid
-    covering the image, the same in every frame. With inputs that never change, a regression
-    without bias can only predict one constant pose: least squares makes it the mean labelled
-    pose of the fit frames, so this baseline is the "mean pose" error.
-
-    Args:
-        ev: the evaluation record (its K and frame counts are kept).
-
-    Returns:
-        A new evaluation record (the annotations are shared, not copied).
+    covering the image. With inputs that never change, a regression without bias can only
+    predict one constant pose: least squares makes it the mean labelled pose of the fit frames
+    (in the regression's coordinate frame), so this baseline is the "mean pose" error.
     """
-    _check(ev)
-    size = _size(ev["image_size"])
-    k = np.shape(ev["fit_discovered"])[1]
+    size = _size(image_size)
     cols = int(np.ceil(np.sqrt(k)))
     rows = int(np.ceil(k / cols))
     i = np.arange(k)
     grid = np.stack([(i % cols + 0.5) / cols, (i // cols + 0.5) / rows], axis=-1) * size
-    out = _copy(ev)
-    for key in ("fit_discovered", "test_discovered"):
-        out[key] = np.broadcast_to(grid, np.shape(ev[key])).copy()
+    return np.broadcast_to(grid, (int(n), int(k), 2)).copy()
+
+
+def per_joint(ev: DiscoveryEvaluation, fn, **kwargs) -> list[float]:
+    """``fn`` (a metric above) restricted to each annotated joint in turn.
+
+    The regression is the same one (the fit frames are untouched); only the scored test
+    joints change. A joint with no labelled test frame gets NaN.
+
+    Returns:
+        One value per annotated joint, in order.
+    """
+    _check(ev)
+    target = np.asarray(ev["test_annotated"], np.float64)
+    out = []
+    for j in range(target.shape[1]):
+        only = np.full_like(target, np.nan)
+        only[:, j] = target[:, j]
+        if np.isnan(only[:, j]).any(axis=-1).all():
+            out.append(float("nan"))
+            continue
+        out.append(float(fn({**ev, "test_annotated": only}, **kwargs)))
     return out
-
-
-def _copy(ev: DiscoveryEvaluation) -> DiscoveryEvaluation:
-    return DiscoveryEvaluation(
-        fit_discovered=ev["fit_discovered"],
-        fit_annotated=ev["fit_annotated"],
-        test_discovered=ev["test_discovered"],
-        test_annotated=ev["test_annotated"],
-        image_size=tuple(ev["image_size"]),
-    )

@@ -1,4 +1,4 @@
-"""BKinD as a kpbench method: training loop, evaluation by regression, exports, timing hooks."""
+"""BKinD as a kpbench method: training loop, keypoints on the task's frames, exports, timing hooks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from kpbench.method import Method
+from kpbench.method import TrainableMethod
 from kpbench_plugins.bkind.data import decode_segment, resize_square, to_tensor, training_pairs
 from kpbench_plugins.bkind.export import save_keypoints, save_overlay_image, save_overlay_video
 from kpbench_plugins.bkind.losses import PerceptualLoss, bkind_loss
@@ -33,14 +33,7 @@ def to_pixels(pred: dict, image_size: tuple[int, int], heatmap_size: int) -> dic
     return {"keypoints": px, "confidence": pred["confidence"], "covariance": cov}
 
 
-def evenly(items: list, n: int | None) -> list:
-    """At most ``n`` items spread evenly over ``items`` (all when ``n`` is None or larger)."""
-    if n is None or len(items) <= n:
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
-
-
-class BKinDMethod(Method):
+class BKinDMethod(TrainableMethod):
     """The BKinD model plus its recipe (``config`` is the resolved flat config)."""
 
     def __init__(self, config: dict):
@@ -64,6 +57,13 @@ class BKinDMethod(Method):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> str:
+        """What the timed calls compute in (recorded in the timing section)."""
+        amp = bool(self.config["amp"]) and self.device.type == "cuda"
+        layout = ", channels_last" if self.config["channels_last"] else ""
+        return f"{'bfloat16 autocast' if amp else 'float32'}{layout}"
 
     # -- training -----------------------------------------------------------------------------
     def _optimizer(self):
@@ -98,10 +98,10 @@ class BKinDMethod(Method):
             x.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else x
         )
 
-    def _step(self, frame_t, frame_tT, epoch: int) -> dict[str, float]:
+    def _step(self, frame_t, frame_tT, epoch: int, net=None) -> dict[str, float]:
         with self._autocast():
             total, parts = bkind_loss(
-                self.model,
+                net or self.model,
                 self._prepare(frame_t),
                 self._prepare(frame_tT),
                 epoch,
@@ -123,14 +123,10 @@ class BKinDMethod(Method):
         ctx.note("encoder_weights", self.model.encoder_weights_source)
         ctx.note("perceptual_loss", self.loss.source)
         ctx.note("preprocess", c["preprocess"] or "none")
-        gen = torch.Generator().manual_seed(ctx.seed)
-        loader = torch.utils.data.DataLoader(
-            pairs,
-            batch_size=c["batch_size"],
-            shuffle=True,
-            generator=gen,
-            drop_last=len(pairs) > c["batch_size"],
+        loader = ctx.loader(
+            pairs, batch_size=c["batch_size"], shuffle=True, drop_last=len(pairs) > c["batch_size"]
         )
+        net = ctx.wrap_model(self.model)  # DistributedDataParallel under torchrun
         self.optimizer, sched = self._optimizer()
         start = 0
         state = ctx.load_checkpoint()
@@ -142,6 +138,7 @@ class BKinDMethod(Method):
             ctx.note("resumed_from_epoch", start)
         steps = c["steps_per_epoch"] or len(loader)
         for epoch in range(start, c["epochs"]):
+            ctx.set_epoch(loader, epoch)
             self.model.train()
             sums: dict[str, float] = defaultdict(float)
             n = 0
@@ -149,7 +146,7 @@ class BKinDMethod(Method):
                 loader, total=min(steps, len(loader)), desc=f"bkind epoch {epoch}"
             )
             for n, (frame_t, frame_tT) in enumerate(batches, start=1):
-                for k, v in self._step(frame_t, frame_tT, epoch).items():
+                for k, v in self._step(frame_t, frame_tT, epoch, net).items():
                     sums[k] += v
                 if n >= steps:
                     break
@@ -183,52 +180,26 @@ class BKinDMethod(Method):
         merged = {k: np.concatenate(v) for k, v in out.items()}
         return to_pixels(merged, image_size, hm)
 
-    def _frames_px(self, frames) -> tuple[np.ndarray, np.ndarray]:
-        from kpbench.errors import DataError
-
-        sizes = {f.image_size for f in frames}
-        if len(sizes) > 1:
-            raise DataError(
-                f"labelled frames have different sizes {sorted(sizes)}; evaluate each size separately"
-            )
-        size = sizes.pop()
-        imgs = np.stack(
-            [resize_square(f.load(), self.config["image_size"], self.preprocess) for f in frames]
-        )
-        return self.detect(imgs, size)["keypoints"], np.stack([f.keypoints for f in frames])
-
-    def evaluate(self, data, ctx) -> dict:
-        from kpbench.metrics.discovery import baseline_grid, baseline_random
-
-        c = self.config
-        fit = evenly(list(data.labeled_frames("train")), c["eval_fit_frames"])
-        test = evenly(list(data.labeled_frames("test")), c["eval_test_frames"])
-        self.export(data, ctx)
-        if not fit or not test:
-            reason = f"no labelled frames in the {'train' if not fit else 'test'} split: regression metrics skipped"
-            ctx.note("metrics_unavailable", reason)
-            return {"metrics_unavailable": reason}
-        fit_disc, fit_gt = self._frames_px(fit)
-        test_disc, test_gt = self._frames_px(test)
-        ev = {
-            "fit_discovered": fit_disc,
-            "fit_annotated": fit_gt,
-            "test_discovered": test_disc,
-            "test_annotated": test_gt,
-            "image_size": fit[0].image_size,
+    def predict(self, inputs, ctx) -> dict:
+        """Keypoints (px of each frame), confidence and covariance on the task's frames."""
+        by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, item in enumerate(inputs):
+            by_size[tuple(item["image_size"])].append(i)
+        k = self.config["num_keypoints"]
+        out = {
+            "keypoints": np.zeros((len(inputs), k, 2)),
+            "confidence": np.zeros((len(inputs), k)),
+            "covariance": np.zeros((len(inputs), k, 3)),
         }
-        ctx.note(
-            "evaluation",
-            {
-                "fit_frames": len(fit),
-                "test_frames": len(test),
-                "protocol": "least squares without bias, discovered -> annotated, in coordinates "
-                "normalised by (W, H); fitted on train-split labelled frames, scored on "
-                "test-split labelled frames",
-            },
-        )
-        ev["baselines"] = {"random": baseline_random(ev, seed=ctx.seed), "grid": baseline_grid(ev)}
-        return ev
+        s = self.config["image_size"]
+        for size, rows in by_size.items():
+            frames = np.stack(
+                [resize_square(inputs[i]["load"](), s, self.preprocess) for i in rows]
+            )
+            pred = self.detect(frames, size)
+            for key in out:
+                out[key][rows] = pred[key]
+        return out
 
     def export(self, data, ctx) -> None:
         """Discovered keypoints per video (npz), an overlay PNG and a short overlay MP4."""
@@ -255,7 +226,7 @@ class BKinDMethod(Method):
             pred = {k: v[order] for k, v in pred.items()}
             path = save_keypoints(
                 ctx.run_dir / "keypoints" / f"{name}.npz",
-                reader.path,
+                getattr(reader, "path", None) or reader.name,
                 reader.fps,
                 (reader.width, reader.height),
                 pred,
@@ -282,26 +253,27 @@ class BKinDMethod(Method):
         ctx.add_artifact("overlay_video", vid)
 
     # -- FLOPs and timing ---------------------------------------------------------------------
-    def flops_inputs(self) -> tuple:
+    def _frames(self, n: int, data) -> np.ndarray:
+        """``n`` frames of the first training video (random pixels without data), square-resized."""
         s = self.config["image_size"]
-        return (
-            torch.zeros(1, 3, s, s, device=self.device),
-            torch.zeros(1, 3, s, s, device=self.device),
-        )
-
-    def timing_batch(self, data, batch_size: int):
-        s = self.config["image_size"]
-        item = next((v for v in data.videos("train")), None)
+        item = next(iter(data.videos("train")), None) if data is not None else None
+        frames = np.zeros((0, s, s, 3), np.uint8)
         if item is not None:
-            frames, _ = decode_segment(
-                item, s, batch_size + self.config["frame_gap"], self.preprocess
-            )
-        if item is None or len(frames) <= self.config["frame_gap"]:
-            frames = np.random.default_rng(0).integers(
-                0, 255, (batch_size + self.config["frame_gap"], s, s, 3), dtype=np.uint8
-            )
+            frames, _ = decode_segment(item, s, n, self.preprocess)
+        if len(frames) < n:
+            rng = np.random.default_rng(0)
+            extra = rng.integers(0, 255, (n - len(frames), s, s, 3), dtype=np.uint8)
+            frames = np.concatenate([frames, extra])
+        return frames
+
+    def example_batch(self, batch_size: int, data=None):
+        """``batch_size`` frames ``(B, 3, S, S)`` for :meth:`infer` (one frame is one sample)."""
+        return self._prepare(to_tensor(self._frames(batch_size, data)))
+
+    def train_batch(self, batch_size: int, data=None):
         gap = self.config["frame_gap"]
-        idx = np.arange(batch_size) % max(1, len(frames) - gap)
+        frames = self._frames(batch_size + gap, data)
+        idx = np.arange(batch_size)
         return self._prepare(to_tensor(frames[idx])), self._prepare(to_tensor(frames[idx + gap]))
 
     def train_step(self, batch) -> float:
@@ -311,6 +283,7 @@ class BKinDMethod(Method):
         return self._step(batch[0], batch[1], self.epoch)["loss"]
 
     def infer(self, batch):
+        """Keypoint detection (encoder + keypoint head), as at evaluation."""
         self.model.eval()
         with self._autocast():
-            return self.model.detect(batch[0])
+            return self.model.detect(batch)

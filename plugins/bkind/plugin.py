@@ -41,9 +41,7 @@ DEFAULTS = {
     "lr_step_epochs": 15,
     "amp": False,  # bf16 autocast on CUDA
     "channels_last": False,
-    # evaluation, export, timing
-    "eval_fit_frames": 2000,
-    "eval_test_frames": 2000,
+    # prediction, export, timing (which frames are evaluated is the discovery2d task's protocol)
     "eval_batch_size": 16,
     "export_max_frames": None,
     "overlay_frames": 150,
@@ -65,8 +63,6 @@ PRESETS = {
         "pair_stride": 3,
         "optimizer": "adam",
         "lr": 1e-3,
-        "eval_fit_frames": 40,
-        "eval_test_frames": 20,
         "export_max_frames": 30,
         "overlay_frames": 12,
         "timing_batch_size": 2,
@@ -88,8 +84,6 @@ PRESETS = {
         "lr": 1e-3,
         "weight_decay": 0.0,
         "lr_step_epochs": 4,
-        "eval_fit_frames": 600,
-        "eval_test_frames": 400,
         "export_max_frames": 300,
         "overlay_frames": 90,
         "timing_batch_size": 8,
@@ -98,12 +92,18 @@ PRESETS = {
     "paper": {},  # the defaults are the paper's configuration
 }
 
+#: The reference model's figures (K=10, 256×256, ResNet-50), pinned by the generic
+#: reference test for every method (tests/harness/test_reference.py) and by the model tests.
 REFERENCE = {
-    "params": 63_124_819,
-    "params_encoder": 23_508_032,
-    "params_keypoint_head": 1_539_664,
-    "params_decoder": 38_077_123,
-    "config": "K=10, 256x256, ResNet-50",
+    "params": 63_124_819,  # github.com/neuroethology/BKinD model/unsupervised_model.py, counted
+    "flops": 13_113_491_456,  # one frame through detect (encoder + keypoint head)
+    "flops_input": "one 3x256x256 frame through Method.infer (encoder + keypoint head)",
+    "flops_train_pair": 101_655_248_896,  # the training forward on a (t, t+T) pair
+    "params_by_block": {
+        "encoder": 23_508_032,
+        "keypoint_head": 1_539_664,
+        "decoder": 38_077_123,
+    },
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from kpbench.dataset import KeypointDataset, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
-from kpbench.types import BehaviorSequence
+from kpbench.tasks.behavior import BehaviorSequence
 from kpbench.video import VideoReader
 
 from .cache import CachedFile, SeqInfo, cache_dir_for, open_cached

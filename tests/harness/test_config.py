@@ -20,7 +20,7 @@ SPEC = MethodSpec(
 def test_merge_order(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("size: 128\nlr: 0.01\n")
-    config, data = resolve(
+    config, data, _ = resolve(
         SPEC, "smoke", load_config_file(f), parse_set(["lr=0.5", "data.max_videos=2"])
     )
     assert config == {"lr": 0.5, "epochs": 1, "size": 128, "width": 32}

@@ -30,7 +30,8 @@ def test_measure_rejects_zero_repeats():
 
 
 def test_count_flops_linear_exact():
-    assert timing.count_flops(nn.Linear(10, 20), (torch.zeros(1, 10),)) == 2 * 10 * 20
+    lin = nn.Linear(10, 20)
+    assert timing.count_flops(lambda: lin(torch.zeros(1, 10)), lin) == 2 * 10 * 20
 
 
 def test_count_flops_conv_matches_hand_formula():
@@ -38,14 +39,14 @@ def test_count_flops_conv_matches_hand_formula():
     n, h, w = 2, 16, 12
     # one multiply-add (2 FLOPs) per output element per input channel per kernel tap
     expected = 2 * n * 8 * h * w * 3 * 3 * 3
-    assert timing.count_flops(conv, (torch.zeros(n, 3, h, w),)) == expected
+    assert timing.count_flops(lambda: conv(torch.zeros(n, 3, h, w)), conv) == expected
 
 
 def test_count_flops_restores_each_module_mode():
     net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
     net.train()
     net[1].eval()  # e.g. a frozen BatchNorm
-    timing.count_flops(net, (torch.zeros(2, 4),))
+    timing.count_flops(lambda: net(torch.zeros(2, 4)), net)
     assert [m.training for m in net] == [True, False, True] and net.training
 
 
@@ -80,7 +81,7 @@ def test_peak_memory_cpu_is_process_rss():
 
 
 class ToyMethod:
-    """A tiny MLP regressor with the two calls ``profile`` times."""
+    """A tiny MLP regressor with the calls ``profile`` times."""
 
     def __init__(self):
         torch.manual_seed(0)
@@ -88,6 +89,12 @@ class ToyMethod:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
         self.steps = 0
         self.grad_enabled_in_infer = None
+
+    def example_batch(self, batch_size, data=None):
+        return torch.randn(batch_size, 6)
+
+    def train_batch(self, batch_size, data=None):
+        return torch.randn(batch_size, 6), torch.randn(batch_size, 2)
 
     def train_step(self, batch) -> float:
         x, y = batch
@@ -100,13 +107,13 @@ class ToyMethod:
 
     def infer(self, batch):
         self.grad_enabled_in_infer = torch.is_grad_enabled()
-        return self.model(batch[0])
+        return self.model(batch)
 
 
 def test_profile_reports_every_figure_with_units():
     method = ToyMethod()
-    batch = (torch.randn(4, 6), torch.randn(4, 2))
-    t = timing.profile(method, batch, 4, "cpu", warmup=1, repeats=3)
+    before = [p.detach().clone() for p in method.model.parameters()]
+    t = timing.profile(method, None, 4, "cpu", trains=True, warmup=1, repeats=3)
     units = {
         "train_step_median": "ms",
         "train_step_p90": "ms",
@@ -122,11 +129,20 @@ def test_profile_reports_every_figure_with_units():
         1000.0 / t["inference_latency_median"]["value"]
     )
     assert t["batch_size"] == 4 and "cpu" in t["device"] and "train_step" in t["covers"]
-    assert method.steps == 1 + 3 and method.grad_enabled_in_infer is False
+    assert t["n"] == 3 and t["warmup"] == 1 and t["dtype"] == "float32"
+    assert t["threads"] == torch.get_num_threads() and t["train_step_on"]
+    # training steps ran on a copy: the method's own weights and step count are untouched
+    assert method.steps == 0 and method.grad_enabled_in_infer is False
+    assert all(torch.equal(a, b) for a, b in zip(before, method.model.parameters()))
 
 
 def test_profile_inference_only():
     method = ToyMethod()
-    t = timing.profile(method, (torch.randn(2, 6),), 2, "cpu", warmup=0, repeats=2, train=False)
-    assert method.steps == 0 and "train_step_median" not in t
-    assert t["inference_latency_median"]["value"] > 0
+    t = timing.profile(method, None, 2, "cpu", trains=False, warmup=0, repeats=2)
+    assert method.steps == 0 and "train_step_median" not in t and t["train_step_on"] is None
+    assert t["inference_latency_median"]["value"] > 0 and "train_step" not in t["covers"]
+
+
+def test_inference_flops_count_one_sample_of_the_inference_call():
+    method = ToyMethod()
+    assert timing.inference_flops(method) == 2 * (6 * 5 + 5 * 2)

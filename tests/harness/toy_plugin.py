@@ -1,5 +1,6 @@
 """A small but real plugin for harness tests: a bright square moving on a dark background,
-and a method that learns a soft-argmax keypoint detector on it (one 1x1 conv)."""
+a method that learns a soft-argmax keypoint detector on it (one 1x1 conv), and a method that
+does not train (a fixed grid of keypoints)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 import kpbench
 from kpbench.dataset import KeypointDataset, VideoItem
-from kpbench.method import Method
+from kpbench.method import Method, TrainableMethod
 from kpbench.specs import DatasetSpec, MethodSpec
 from kpbench.video import VideoReader
 
@@ -62,7 +63,7 @@ def synthesize(out: Path, seed: int = 0) -> Path:
     return Path(out)
 
 
-class ToyMethod(Method):
+class ToyMethod(TrainableMethod):
     """Soft-argmax over a learned 1x1-conv heatmap; trained to put its keypoint on bright pixels."""
 
     def __init__(self, config: dict):
@@ -113,33 +114,48 @@ class ToyMethod(Method):
             ctx.log_epoch(epoch, {"loss": loss})
             ctx.save_checkpoint({"model": self.model.state_dict(), "epoch": epoch})
 
-    def evaluate(self, data, ctx):
+    def predict(self, inputs, ctx):
         import torch
 
-        def disc(frames):
-            with torch.no_grad():
-                return self._keypoints(self._tensor([f.load() for f in frames])).numpy()
+        with torch.no_grad():
+            kp = self._keypoints(self._tensor([item["load"]() for item in inputs]))
+        return {"keypoints": kp.numpy().astype(np.float64)}
 
-        fit, test = data.labeled_frames("train"), data.labeled_frames("test")
-        return {
-            "fit_discovered": disc(fit),
-            "fit_annotated": np.stack([f.keypoints for f in fit]),
-            "test_discovered": disc(test),
-            "test_annotated": np.stack([f.keypoints for f in test]),
-            "image_size": (SIZE, SIZE),
-        }
-
-    def flops_inputs(self):
+    def example_batch(self, batch_size, data=None):
         import torch
 
-        return (torch.zeros(1, 3, SIZE, SIZE),)
-
-    def timing_batch(self, data, batch_size):
+        if data is None:
+            return torch.zeros(batch_size, 3, SIZE, SIZE)
         v = data.videos("train")[0]
         return self._tensor([f for _, f in v.reader.iter_frames(range(batch_size))])
 
+    def train_batch(self, batch_size, data=None):
+        return self.example_batch(batch_size, data)
+
     def infer(self, batch):
         return self._keypoints(batch)
+
+
+class GridMethod(Method):
+    """Keypoints fixed on a grid: predicts, never trains (no model, no training step)."""
+
+    def __init__(self, config: dict):
+        self.k = config["num_keypoints"]
+
+    def predict(self, inputs, ctx):
+        side = int(np.ceil(np.sqrt(self.k)))
+        cells = (np.arange(self.k)[:, None] // [1, side] % side + 0.5) / side
+        return {
+            "keypoints": np.stack(
+                [cells[:, ::-1] * np.asarray(item["image_size"], float) for item in inputs]
+            )
+        }
+
+    def example_batch(self, batch_size, data=None):
+        return batch_size
+
+    def infer(self, batch):
+        return np.zeros((batch, self.k, 2))
 
 
 class ToyPlugin:
@@ -169,5 +185,15 @@ class ToyPlugin:
                 defaults={"num_keypoints": 1, "lr": 0.5, "epochs": 3, "fail_at_epoch": None},
                 presets={"smoke": {"epochs": 2}, "default": {"epochs": 3}, "paper": {}},
                 description="soft-argmax toy",
-            )
+            ),
+            MethodSpec(
+                name="toygrid",
+                tasks=("discovery2d",),
+                build=lambda c, num_keypoints=None: GridMethod(c),
+                defaults={"num_keypoints": 4},
+                presets={"smoke": {}, "default": {}, "paper": {}},
+                description="fixed grid keypoints (does not train)",
+                trains=False,
+                reference={"params": 0, "flops": 0, "flops_input": "no model"},
+            ),
         ]

@@ -1,8 +1,10 @@
 """``kpbench compare``: a folder of run records → mean ± std over seeds, tables and plots.
 
 :func:`compare` returns a tidy summary, one row per (dataset, task, method, preset, value),
-where a value is a metric, a timing entry, the parameter count or the FLOPs per sample.
-:func:`format_table` renders it; :func:`plot_comparison` draws it.
+where a value is a metric, a timing entry, the parameter count or the FLOPs per sample (and,
+on request, a metric's breakdown). The task's trivial baselines that each run scored show as
+extra "methods" named ``baseline:<name>``. :func:`format_table` renders it;
+:func:`plot_comparison` draws it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ FORMATS = ("table", "markdown", "csv", "json")
 #: Runs in one group differ only by seed; ``variant`` names the config keys that set a
 #: method's runs apart when one method and preset were run with several configs.
 GROUP = ["dataset", "task", "method", "preset", "variant"]
-#: Columns of the summary; ``kind`` is ``metric``, ``timing`` or ``model`` (params, flops).
+#: Columns of the summary; ``kind`` is ``metric``, ``breakdown`` (one part of a metric, named
+#: ``<metric>/<breakdown>/<label>``), ``timing`` or ``model`` (params, flops).
 SUMMARY_COLUMNS = GROUP + [
     "kind",
     "metric",
@@ -39,7 +42,9 @@ TIMING_LABELS = {
     "throughput": "throughput",
     "peak_memory": "peak mem",
 }
-_KIND_ORDER = {"metric": 0, "timing": 1, "model": 2}
+_KIND_ORDER = {"metric": 0, "breakdown": 1, "timing": 2, "model": 3}
+#: Prefix of the method column for a task's baseline (``baseline:random``).
+BASELINE = "baseline:"
 
 
 def _no_records(folder: Path, why: str) -> KpbenchError:
@@ -57,8 +62,8 @@ def _describe(column: str, units: dict, higher: dict) -> tuple[str, str, str, An
         return "model", "flops", "FLOPs/sample", None
     kind, name = column.split(":", 1)
     unit = units.get(column, "")
-    if kind == "metric":
-        return "metric", name, unit, bool(higher[column])
+    if kind in ("metric", "breakdown"):
+        return kind, name, unit, bool(higher[column])
     return "timing", name, unit, unit.endswith("/s")  # rates (throughput) are better higher
 
 
@@ -74,18 +79,25 @@ def _unit_warnings(records: list[dict], units: dict) -> list[str]:
     return out
 
 
-def compare(folder: Path) -> tuple[Any, list[str]]:
+def compare(folder: Path, breakdown: bool = False) -> tuple[Any, list[str]]:
     """Summarise every run record under ``folder``: mean, std and n over seeds.
 
     Args:
         folder: a results folder (searched recursively).
+        breakdown: also summarise each metric's breakdown (kind ``breakdown``, e.g.
+            ``pck@0.1/per_keypoint/nose``).
 
     Returns:
         ``(summary, warnings)``. ``summary`` is a ``pandas.DataFrame`` with
-        :data:`SUMMARY_COLUMNS`: per (dataset, task, method, preset) and per value, the mean,
-        the sample standard deviation (ddof=1; NaN for one run) and n (finished runs with that
-        value); ``failed`` counts the group's failed runs, which are left out of the statistics.
-        ``warnings`` has one line per skipped file and per failed run.
+        :data:`SUMMARY_COLUMNS`: per (dataset, task, method, preset, variant) and per value,
+        the mean, the sample standard deviation (ddof=1; NaN for one run) and n (distinct
+        seeds with that value); ``failed`` counts the group's failed runs, which are left out
+        of the statistics. Of several finished runs with one seed in one group only the latest
+        counts. A failed metric counts as no value. Each baseline a run scored adds a row
+        with method ``baseline:<name>`` (metric values only; ``baseline:<name> (<method>)``
+        where methods in one group got different baseline values for one seed).
+        ``warnings`` has one line per skipped file, failed run, repeated seed, failed metric
+        and per block whose runs were scored on different evaluation inputs.
 
     Raises:
         KpbenchError: ``folder`` is missing, holds no records, or only failed runs.
@@ -105,12 +117,18 @@ def compare(folder: Path) -> tuple[Any, list[str]]:
             f"{failed[0]['_path']}: {failed[0].get('error')}"
         )
 
-    df = records_frame(done)
+    for rec, variant in zip(done, _variants(done)):
+        rec["_variant"] = variant
+    done, repeated = _latest_per_seed(done)
+    warnings += repeated + _metric_failures(done) + _input_warnings(done)
+    runs = done + _baseline_runs(done)
+    df = records_frame(runs)
     df["preset"] = df["preset"].fillna("none")
-    df["variant"] = _variants(done)
+    df["variant"] = [r["_variant"] for r in runs]
     units, higher = df.attrs["units"], df.attrs["higher"]
     warnings += _unit_warnings(done, units)
-    values = [c for c in df.columns if c.startswith(("metric:", "timing:"))] + ["params", "flops"]
+    kinds = ("metric:", "breakdown:", "timing:") if breakdown else ("metric:", "timing:")
+    values = [c for kind in kinds for c in df.columns if c.startswith(kind)] + ["params", "flops"]
     long = df[GROUP + values].melt(id_vars=GROUP, var_name="column", value_name="value")
     long["value"] = long["value"].astype(float)
     stats = long.dropna(subset=["value"]).groupby(GROUP + ["column"], sort=False)["value"]
@@ -123,10 +141,126 @@ def compare(folder: Path) -> tuple[Any, list[str]]:
         (r["dataset"], r["task"], r["method"], r["preset"] or "none") for r in failed
     )
     summary["failed"] = [n_failed[tuple(row)[:4]] for row in summary[GROUP].itertuples(index=False)]
+    summary["_baseline"] = summary["method"].str.startswith(BASELINE)
     summary["_kind"] = summary["kind"].map(_KIND_ORDER)
     summary["_pos"] = summary["column"].map({c: i for i, c in enumerate(values)})
-    summary = summary.sort_values(GROUP + ["_kind", "_pos"], kind="stable")
+    order = ["dataset", "task", "_baseline"] + GROUP[2:] + ["_kind", "_pos"]
+    summary = summary.sort_values(order, kind="stable")
     return summary[SUMMARY_COLUMNS].reset_index(drop=True), warnings
+
+
+def _group(rec: dict) -> tuple:
+    """A run's :data:`GROUP` key (once ``rec["_variant"]`` is set)."""
+    return (rec["dataset"], rec["task"], rec["method"], rec["preset"] or "none", rec["_variant"])
+
+
+def _latest_per_seed(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """Repeats are distinct seeds: per group and seed keep the latest run (by ``finished_at``,
+    then ``run_id``); one warning per seed that had several runs."""
+    by_seed: dict[tuple, list[dict]] = {}
+    for rec in records:
+        by_seed.setdefault((*_group(rec), rec["seed"]), []).append(rec)
+    keep, warnings = set(), []
+    for (dataset, task, method, preset, variant, seed), runs in by_seed.items():
+        latest = max(runs, key=lambda r: (r.get("finished_at") or "", r["run_id"]))
+        keep.add(id(latest))
+        if len(runs) > 1:
+            ids = ", ".join(sorted(r["run_id"] for r in runs))
+            where = f"dataset={dataset} task={task} method={method} preset={preset}"
+            where += f" variant={variant}" if variant else ""
+            warnings.append(
+                f"{where}: seed {seed} was run {len(runs)} times ({ids}); "
+                f"only the latest, {latest['run_id']}, counts"
+            )
+    return [r for r in records if id(r) in keep], warnings
+
+
+def _metric_failures(records: list[dict]) -> list[str]:
+    """One line per metric that failed in a finished run (it counts as no value)."""
+    return [
+        f"{rec['_path']}: metric {name} failed ({m['error']}); left out"
+        for rec in records
+        for name, m in rec["metrics"].items()
+        if m.get("error")
+    ]
+
+
+def _input_warnings(records: list[dict]) -> list[str]:
+    """One line per (dataset, task, preset) whose runs were scored on different evaluation
+    inputs (``record["evaluation"]["inputs_hash"]``); records without one are not judged."""
+    blocks: dict[tuple, dict[str, list[dict]]] = {}
+    for rec in records:
+        digest = (rec.get("evaluation") or {}).get("inputs_hash")
+        if digest:
+            key = (rec["dataset"], rec["task"], rec["preset"] or "none")
+            blocks.setdefault(key, {}).setdefault(digest, []).append(rec)
+    out = []
+    for (dataset, task, preset), by_hash in blocks.items():
+        if len(by_hash) > 1:
+            parts = "; ".join(f"inputs {h}: {_runs_by_method(rs)}" for h, rs in by_hash.items())
+            out.append(
+                f"dataset={dataset} task={task} preset={preset}: runs were scored on different "
+                f"evaluation inputs, their numbers do not compare ({parts})"
+            )
+    return out
+
+
+def _runs_by_method(records: list[dict]) -> str:
+    """``"bkind (r1, r2), other (r3)"``."""
+    ids: dict[str, list[str]] = {}
+    for rec in records:
+        ids.setdefault(rec["method"], []).append(rec["run_id"])
+    return ", ".join(f"{m} ({', '.join(sorted(r))})" for m, r in ids.items())
+
+
+def _baseline_runs(records: list[dict]) -> list[dict]:
+    """Each run's baseline scores as runs of method ``baseline:<name>`` (metric values only).
+
+    The run's preset, variant and seed carry over. Where runs of several methods in one
+    (dataset, task, preset, variant) hold one baseline with equal values per seed, each seed
+    counts once; where the values differ (a baseline shaped after the method's prediction),
+    the rows are per method: ``baseline:<name> (<method>)``.
+    """
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    for rec in records:
+        for name, values in (rec.get("baselines") or {}).items():
+            key = (rec["dataset"], rec["task"], rec["preset"], rec["_variant"], name)
+            groups.setdefault(key, []).append((rec, values))
+    out = []
+    for (*_, name), runs in groups.items():
+        first: dict[Any, dict] = {}
+        for rec, values in runs:
+            first.setdefault(rec["seed"], values)
+        shared = all(values == first[rec["seed"]] for rec, values in runs)
+        seen = set()
+        for rec, values in runs:
+            if shared and rec["seed"] in seen:
+                continue
+            seen.add(rec["seed"])
+            label = f"{BASELINE}{name}" if shared else f"{BASELINE}{name} ({rec['method']})"
+            out.append(_as_baseline_run(rec, label, values))
+    return out
+
+
+def _as_baseline_run(rec: dict, method: str, values: dict) -> dict:
+    """``rec`` holding only ``values`` (``metric -> value``; units from the run's metrics)."""
+    metrics = {
+        name: {
+            "value": value,
+            "unit": rec["metrics"][name]["unit"],
+            "higher_is_better": rec["metrics"][name]["higher_is_better"],
+        }
+        for name, value in values.items()
+        if name in rec["metrics"]
+    }
+    return {
+        **rec,
+        "method": method,
+        "metrics": metrics,
+        "timing": {},
+        "params": None,
+        "flops": None,
+    }
 
 
 def _variants(records: list[dict]) -> list[str]:
@@ -176,7 +310,7 @@ def _cell(row: Any) -> str:
 
 
 def _label(row: Any) -> str | None:
-    if row.kind == "metric":
+    if row.kind in ("metric", "breakdown"):
         return f"{row.metric} {'↑' if row.higher_is_better else '↓'} [{row.unit}]"
     if row.kind == "timing":
         short = TIMING_LABELS.get(row.metric)
@@ -227,9 +361,10 @@ def format_table(summary: Any, fmt: str = "table") -> str:
 
     Args:
         summary: the DataFrame :func:`compare` returned.
-        fmt: ``table`` (plain text, one block per dataset and task, methods as rows, cells
-            ``mean ± std (n=N)``, ↑/↓ for the better direction), ``markdown`` (the same blocks
-            as pipe tables), ``csv`` or ``json`` (tidy rows, one per value).
+        fmt: ``table`` (plain text, one block per dataset and task, methods and then
+            baselines as rows, cells ``mean ± std (n=N)``, ↑/↓ for the better direction),
+            ``markdown`` (the same blocks as pipe tables), ``csv`` or ``json`` (tidy rows, one
+            per value).
 
     Returns:
         The text, without a trailing newline.

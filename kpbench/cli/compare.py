@@ -16,13 +16,18 @@ def register(sub) -> None:
     p.add_argument(
         "--plots", type=Path, metavar="DIR", help="also write comparison plots (PNG) here"
     )
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also show each metric's breakdown (e.g. pck@0.1/per_keypoint/nose), mean ± std",
+    )
     p.set_defaults(handler=handle)
 
 
 def handle(args) -> int:
     from kpbench.compare import compare, format_table, plot_comparison
 
-    summary, warnings = compare(args.folder)
+    summary, warnings = compare(args.folder, breakdown=args.breakdown)
     for w in warnings:
         print(f"kpbench: warning: {w}", file=sys.stderr)
     text = format_table(summary, args.format)

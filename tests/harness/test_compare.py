@@ -234,3 +234,160 @@ def test_runs_with_different_configs_are_not_averaged_as_seeds(tmp_path, make_re
     )
     table = format_table(summary, "table")
     assert "variant" in table and "preprocess=colour_mask" in table
+
+
+def err(value, **extra):
+    return {"regression_error": {"value": value, "unit": "%", "higher_is_better": False, **extra}}
+
+
+def write(root, rec):
+    results.write_record(
+        results.record_path(root, rec["dataset"], rec["method"], rec["run_id"]), rec
+    )
+
+
+def test_runs_with_one_seed_are_one_repeat_the_latest(tmp_path, make_record):
+    for run_id, seed, value, finished in [
+        ("r-a", 0, 3.0, "2026-01-01T00:01:00+00:00"),
+        ("r-b", 0, 5.0, "2026-01-02T00:01:00+00:00"),  # the same seed again, later
+        ("r-c", 0, 4.0, "2026-01-01T12:00:00+00:00"),
+        ("r-d", 1, 7.0, "2026-01-01T00:01:00+00:00"),
+    ]:
+        write(
+            tmp_path,
+            make_record(run_id=run_id, seed=seed, metrics=err(value), finished_at=finished),
+        )
+    summary, warnings = compare(tmp_path)
+    r = row(summary, "bkind", "regression_error")
+    assert r["n"] == 2 and r["mean"] == pytest.approx(6.0)  # r-b and r-d
+    assert warnings == [
+        "dataset=calms21 task=discovery2d method=bkind preset=smoke: seed 0 was run 3 times "
+        "(r-a, r-b, r-c); only the latest, r-b, counts"
+    ]
+
+
+def test_one_seed_twice_is_not_a_spread(tmp_path, make_record):
+    for run_id in ("r-a", "r-b"):  # same finished_at: the run id decides
+        write(tmp_path, make_record(run_id=run_id))
+    summary, warnings = compare(tmp_path)
+    assert row(summary, "bkind", "regression_error")["n"] == 1
+    assert "only the latest, r-b, counts" in warnings[0]
+    assert "±" not in format_table(summary, "table")
+
+
+def test_failed_metric_is_no_value_and_a_warning(tmp_path, make_record):
+    write(tmp_path, make_record(run_id="r0", seed=0, metrics=err(None, error="ValueError: empty")))
+    write(tmp_path, make_record(run_id="r1", seed=1, metrics=err(4.0)))
+    summary, warnings = compare(tmp_path)
+    r = row(summary, "bkind", "regression_error")
+    assert r["n"] == 1 and r["mean"] == 4.0 and r["failed"] == 0
+    assert len(warnings) == 1
+    assert warnings[0].endswith(
+        "r0.json: metric regression_error failed (ValueError: empty); left out"
+    )
+
+
+def test_baselines_are_rows_averaged_over_seeds(tmp_path, make_record):
+    for method in ("bkind", "other"):
+        for seed in range(3):
+            rec = make_record(
+                method=method,
+                seed=seed,
+                run_id=f"r-{method}-{seed}",
+                metrics=err(3.0 + seed),
+                baselines={"random": {"regression_error": 50.0 + seed}},
+            )
+            write(tmp_path, rec)
+    summary, warnings = compare(tmp_path)
+    assert warnings == []
+    base = summary[summary["method"] == "baseline:random"]
+    assert base["metric"].tolist() == ["regression_error"]  # metric values only
+    r = base.iloc[0]
+    assert r["n"] == 3 and r["mean"] == pytest.approx(51.0) and r["preset"] == "smoke"
+    assert summary["method"].drop_duplicates().tolist() == ["bkind", "other", "baseline:random"]
+    lines = format_table(summary, "table").splitlines()
+    assert lines[-1].lstrip().startswith("baseline:random")
+    assert "51.00 ± 1.00 (n=3)" in lines[-1] and "1,000" not in lines[-1]
+
+
+def test_baselines_that_differ_per_method_are_shown_per_method(tmp_path, make_record):
+    for method, value in (("bkind", 50.0), ("other", 60.0)):  # e.g. shaped after K
+        rec = make_record(
+            method=method, run_id=f"r-{method}", baselines={"random": {"regression_error": value}}
+        )
+        write(tmp_path, rec)
+    summary, _ = compare(tmp_path)
+    assert row(summary, "baseline:random (bkind)", "regression_error")["mean"] == 50.0
+    assert row(summary, "baseline:random (other)", "regression_error")["mean"] == 60.0
+
+
+def test_runs_scored_on_different_inputs_are_warned(tmp_path, make_record):
+    def evaluation(digest):
+        return {"inputs_hash": digest, "inputs": 20, "unit": "frame", "options": {}, "protocol": ""}
+
+    write(tmp_path, make_record(run_id="r-b0", seed=0, evaluation=evaluation("aaaaaaaaaaaa")))
+    write(tmp_path, make_record(run_id="r-b1", seed=1, evaluation=evaluation("aaaaaaaaaaaa")))
+    write(
+        tmp_path,
+        make_record(method="other", run_id="r-o0", evaluation=evaluation("bbbbbbbbbbbb")),
+    )
+    write(tmp_path, make_record(method="old", run_id="r-old"))  # no evaluation: not judged
+    write(
+        tmp_path,
+        make_record(run_id="r-p", preset="paper", evaluation=evaluation("cccccccccccc")),
+    )  # another preset: another protocol, not compared
+    _, warnings = compare(tmp_path)
+    assert warnings == [
+        "dataset=calms21 task=discovery2d preset=smoke: runs were scored on different "
+        "evaluation inputs, their numbers do not compare (inputs aaaaaaaaaaaa: bkind (r-b0, "
+        "r-b1); inputs bbbbbbbbbbbb: other (r-o0))"
+    ]
+
+
+@pytest.fixture
+def breakdown_folder(tmp_path, make_record):
+    for seed, (nose, tail) in enumerate([(90.0, 60.0), (80.0, 70.0)]):
+        metrics = {
+            "pck": {
+                "value": (nose + tail) / 2,
+                "unit": "%",
+                "higher_is_better": True,
+                "breakdown": {"per_keypoint": {"nose": nose, "tail": tail}},
+            }
+        }
+        write(tmp_path, make_record(run_id=f"r{seed}", seed=seed, metrics=metrics))
+    return tmp_path
+
+
+def test_breakdown_only_on_request(breakdown_folder):
+    summary, _ = compare(breakdown_folder)
+    assert "breakdown" not in set(summary["kind"])
+    assert "nose" not in format_table(summary, "table")
+
+
+def test_breakdown_rows_mean_std_over_seeds(breakdown_folder):
+    summary, _ = compare(breakdown_folder, breakdown=True)
+    nose = row(summary, "bkind", "pck/per_keypoint/nose")
+    assert nose["kind"] == "breakdown" and nose["unit"] == "%" and nose["higher_is_better"]
+    assert nose["mean"] == pytest.approx(85.0) and nose["n"] == 2
+    assert nose["std"] == pytest.approx(np.std([90.0, 80.0], ddof=1))
+    header = format_table(summary, "table").splitlines()[1]
+    assert header.index("pck ↑ [%]") < header.index("pck/per_keypoint/nose ↑ [%]")
+    assert header.index("pck/per_keypoint/tail ↑ [%]") < header.index("train step")
+    assert "pck/per_keypoint/tail" in format_table(summary, "markdown")
+    rows = json.loads(format_table(summary, "json"))
+    assert {r["metric"] for r in rows if r["kind"] == "breakdown"} == {
+        "pck/per_keypoint/nose",
+        "pck/per_keypoint/tail",
+    }
+
+
+def test_cli_breakdown_flag(breakdown_folder, capsys):
+    from kpbench.cli import main
+
+    assert main(["compare", str(breakdown_folder), "--format", "csv", "--breakdown"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    tail = next(r for r in rows if r["metric"] == "pck/per_keypoint/tail")
+    assert tail["kind"] == "breakdown" and float(tail["mean"]) == pytest.approx(65.0)
+    assert main(["compare", str(breakdown_folder), "--format", "csv"]) == 0
+    assert "per_keypoint" not in capsys.readouterr().out

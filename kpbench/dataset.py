@@ -39,9 +39,9 @@ class VideoItem:
         start, stop: the segment ``[start, stop)`` in frames that belongs to this split.
         keypoints: ``(reader.num_frames, K, 2)`` px for the whole video, NaN where unlabelled,
             or None when the video has no keypoint labels.
-        visibility: ``(reader.num_frames, K)`` bool, or None (then: labelled = visible).
         labels: ``(reader.num_frames,)`` int per-frame behaviour/phase labels, or None.
         vocab: label name → index for ``labels``.
+        visibility: ``(reader.num_frames, K)`` bool, or None (then: labelled = visible).
         keypoints3d: ``(reader.num_frames, K, 3)`` mm in the camera frame, or None.
         camera: ``{"intrinsics": (3, 3) px, "R": (3, 3), "t": (3,) mm, "size": (W, H)}``, or None.
         subject, action: who and what (Human3.6M style), or None.
@@ -52,9 +52,9 @@ class VideoItem:
     start: int = 0
     stop: int | None = None
     keypoints: np.ndarray | None = None
-    visibility: np.ndarray | None = None
     labels: np.ndarray | None = None
     vocab: dict[str, int] = field(default_factory=dict)
+    visibility: np.ndarray | None = None
     keypoints3d: np.ndarray | None = None
     camera: dict | None = None
     subject: str | None = None

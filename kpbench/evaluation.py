@@ -111,6 +111,26 @@ def score(metric_specs, evaluation: Any) -> dict[str, dict]:
     return out
 
 
+def save_predictions(run_dir, evalset: EvalSet, prediction: dict):
+    """Write the prediction's arrays and the input ids to ``run_dir/predictions.npz`` (atomically).
+
+    The file lets a run be re-scored (another protocol option, a new metric) without
+    predicting again: ``ids`` (the inputs, in order) and one array per prediction field.
+    """
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(run_dir) / "predictions.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(v) for k, v in prediction.items() if isinstance(v, np.ndarray)}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, ids=np.asarray(evalset.ids, dtype=str), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
 def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, seed: int) -> dict:
     """Score one method on the inputs ``task.select`` chose; return the record's evaluation parts.
 
@@ -147,6 +167,8 @@ def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, s
         return record
     prediction = method.predict(evalset.inputs, ctx)
     check_prediction(task, prediction, evalset, f"method {getattr(method, 'name', '')}".strip())
+    if getattr(ctx, "is_main", True) and getattr(ctx, "run_dir", None) is not None:
+        ctx.add_artifact("predictions", save_predictions(ctx.run_dir, evalset, prediction))
     if evalset.unavailable:
         return record
     record["metrics"] = score(metric_specs, task.evaluation(evalset, prediction, options))

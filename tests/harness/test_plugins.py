@@ -20,8 +20,10 @@ BROKEN_DIST = Path(__file__).resolve().parents[1] / "fixtures" / "broken_dist"
 
 def test_builtins_load_through_entry_points():
     reg = Registry()
-    assert {"bkind", "calms21", "video", "discovery_metrics"} <= set(reg.plugins)
-    assert all(reg.plugins[n].source == "built-in" for n in ("bkind", "calms21", "video"))
+    tasks = {"discovery2d", "pose2d", "lifting3d", "multiview3d", "alignment", "behavior", "propagation"}
+    assert {"bkind", "calms21", "video"} | tasks <= set(reg.plugins)
+    assert all(reg.plugins[n].source == "built-in" for n in {"bkind", "calms21", "video"} | tasks)
+    assert set(reg.tasks()) == tasks and not reg.errors()
     assert "bkind" in reg.methods() and {"calms21", "video"} <= set(reg.datasets())
     assert ("calms21", "bkind", ["discovery2d"]) in reg.pairs()
     assert {m.name for m in reg.metrics("discovery2d")} >= {

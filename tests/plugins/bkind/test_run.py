@@ -47,10 +47,14 @@ def test_smoke_run_record(smoke_record):
     assert set(rec["baselines"]) == {"random", "grid"}
     assert rec["notes"]["encoder_weights"].startswith("random init")
     assert "pixel" in rec["notes"]["perceptual_loss"]
-    assert (
-        rec["notes"]["evaluation"]["fit_frames"] > 0
-        and rec["notes"]["evaluation"]["test_frames"] > 0
-    )
+    ev = rec["evaluation"]
+    assert ev["selection"]["fit_frames"] > 0 and ev["selection"]["test_frames"] > 0
+    assert ev["inputs"] == ev["selection"]["fit_frames"] + ev["selection"]["test_frames"]
+    assert ev["unit"] == "frame" and len(ev["inputs_hash"]) == 12
+    assert ev["options"]["regression_origin"] == "centre" and "centre-origin" in ev["protocol"]
+    assert rec["trains"] and rec["timing"]["train_step_on"] and rec["timing"]["n"] > 0
+    assert rec["flops"]["sample"] == "frame"
+    assert Path(rec["data"]["dir"]).is_absolute()
     assert [h["epoch"] for h in rec["history"]] == [0, 1]
     assert (
         rec["history"][0]["equivariance"] == 0 and rec["history"][1]["equivariance"] > 0

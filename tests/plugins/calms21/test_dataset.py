@@ -85,9 +85,8 @@ def test_labeled_frames_load_the_right_frame(twin):
         7,
         (128, 128),
     )
-    sample = frame.sample()
-    np.testing.assert_array_equal(sample["image"], ds.videos("test")[0].reader.read(7))
-    np.testing.assert_array_equal(sample["keypoints"], ds.videos("test")[0].keypoints[7])
+    np.testing.assert_array_equal(frame.load(), ds.videos("test")[0].reader.read(7))
+    np.testing.assert_array_equal(frame.keypoints, ds.videos("test")[0].keypoints[7])
 
 
 def test_notes_count_what_was_read(twin):

@@ -1,4 +1,5 @@
-"""discovery2d metrics: hand-computed cases, an independent least-squares check, baselines, errors."""
+"""discovery2d metrics: hand-computed cases, an independent least-squares check in both
+coordinate frames (BKinD's centred one and kpbench 0.1's corner one), baselines, errors."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import pytest
 from kpbench.metrics import discovery as d
 
 
-def make_ev(fit_disc, fit_ann, test_disc, test_ann, size=(100, 100)) -> dict:
+def make_ev(fit_disc, fit_ann, test_disc, test_ann, size=(100, 100), origin="corner") -> dict:
     return {
         "fit_discovered": np.asarray(fit_disc, float),
         "fit_annotated": np.asarray(fit_ann, float),
         "test_discovered": np.asarray(test_disc, float),
         "test_annotated": np.asarray(test_ann, float),
         "image_size": size,
+        "regression_origin": origin,
     }
 
 
@@ -79,7 +81,10 @@ def test_pck_thresholds():
     assert d.pck_after_regression(ev, 0.25) == pytest.approx(100.0)
 
 
-def test_matches_an_independent_least_squares_on_full_matrices():
+@pytest.mark.parametrize("origin", ["corner", "centre"])
+def test_matches_an_independent_least_squares_on_full_matrices(origin):
+    """The reference pipeline written out: BKinD regresses ``kps * 2 - 1`` without bias
+    (``Ridge(alpha=0, fit_intercept=False)``) and maps back with ``(p + 1) / 2``."""
     rng = np.random.default_rng(3)
     k, j, size = 5, 4, (320, 240)
     ev = make_ev(
@@ -88,16 +93,16 @@ def test_matches_an_independent_least_squares_on_full_matrices():
         points(rng, 15, k, size),
         points(rng, 15, j, size),
         size,
+        origin,
     )
     s = np.asarray(size, float)
-    x_fit = (ev["fit_discovered"] / s).reshape(40, -1)
-    y_fit = (ev["fit_annotated"] / s).reshape(40, -1)
+    a, b = (2.0, -1.0) if origin == "centre" else (1.0, 0.0)  # unit -> regression frame
+    x_fit = (a * ev["fit_discovered"] / s + b).reshape(40, -1)
+    y_fit = (a * ev["fit_annotated"] / s + b).reshape(40, -1)
     w_np = np.linalg.solve(x_fit.T @ x_fit, x_fit.T @ y_fit)  # normal equations, no bias column
-    np.testing.assert_allclose(
-        d.fit_regression(ev["fit_discovered"] / s, ev["fit_annotated"] / s), w_np, atol=1e-8
-    )
 
-    pred = ((ev["test_discovered"] / s).reshape(15, -1) @ w_np).reshape(15, j, 2)
+    x_test = (a * ev["test_discovered"] / s + b).reshape(15, -1)
+    pred = ((x_test @ w_np).reshape(15, j, 2) - b) / a
     dist = np.sqrt(((pred - ev["test_annotated"] / s) ** 2).sum(-1))
     dist_px = np.sqrt(((pred * s - ev["test_annotated"]) ** 2).sum(-1))
     assert d.regression_error_percent(ev) == pytest.approx(100 * dist.mean(), abs=1e-8)
@@ -148,37 +153,73 @@ def _moving_pose_ev(seed=5, k=4, size=(120, 80)) -> dict:
     return make_ev(fit, fit, test, test, size)
 
 
+def _with(ev: dict, keypoints: np.ndarray) -> dict:
+    """``ev`` with its discovered keypoints replaced by a baseline's (fit frames first)."""
+    n = len(ev["fit_discovered"])
+    return {**ev, "fit_discovered": keypoints[:n], "test_discovered": keypoints[n:]}
+
+
 def test_random_baseline_is_seeded_and_worse_than_perfect_discovery():
     ev = _moving_pose_ev()
-    a, b, c = (
-        d.baseline_random(ev, seed=0),
-        d.baseline_random(ev, seed=0),
-        d.baseline_random(ev, seed=1),
-    )
-    np.testing.assert_array_equal(a["fit_discovered"], b["fit_discovered"])
-    np.testing.assert_array_equal(a["test_discovered"], b["test_discovered"])
-    assert not np.allclose(a["fit_discovered"], c["fit_discovered"])
-    assert a["fit_discovered"].shape == ev["fit_discovered"].shape
-    assert (a["test_discovered"] >= 0).all() and (a["test_discovered"] < np.array([120, 80])).all()
-    assert a["test_annotated"] is ev["test_annotated"] and "baselines" not in a
-    assert d.regression_error_percent(a) > d.regression_error_percent(ev) + 1.0
+    a, b, c = (d.random_keypoints(40, 4, (120, 80), seed=s) for s in (0, 0, 1))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c) and a.shape == (40, 4, 2)
+    assert (a >= 0).all() and (a < np.array([120, 80])).all()
+    # drawn in one go, fit frames first: the same numbers kpbench 0.1 drew fit-then-test
+    rng = np.random.default_rng(0)
+    old = np.concatenate([rng.uniform(0, 1, (30, 4, 2)), rng.uniform(0, 1, (10, 4, 2))])
+    np.testing.assert_array_equal(a, old * np.array([120, 80]))
+    assert d.regression_error_percent(_with(ev, a)) > d.regression_error_percent(ev) + 1.0
 
 
-def test_grid_baseline_is_fixed_predicts_the_mean_pose_and_is_worse():
-    ev = _moving_pose_ev()
-    g = d.baseline_grid(ev)
-    np.testing.assert_array_equal(g["test_discovered"], d.baseline_grid(ev)["test_discovered"])
-    grid = g["fit_discovered"]
-    assert grid.shape == ev["fit_discovered"].shape
-    assert (grid == grid[0]).all() and (g["test_discovered"] == grid[0]).all()
+@pytest.mark.parametrize("origin", ["corner", "centre"])
+def test_grid_baseline_is_fixed_predicts_the_mean_pose_and_is_worse(origin):
+    ev = {**_moving_pose_ev(), "regression_origin": origin}
+    grid = d.grid_keypoints(40, 4, (120, 80))
+    np.testing.assert_array_equal(grid, d.grid_keypoints(40, 4, (120, 80)))
+    assert (grid == grid[0]).all()
     assert len({tuple(p) for p in grid[0]}) == 4  # K distinct points: a 2 x 2 grid at cell centres
     np.testing.assert_allclose(np.sort(grid[0][:, 0]), [30, 30, 90, 90])
     np.testing.assert_allclose(np.sort(grid[0][:, 1]), [20, 20, 60, 60])
 
+    g = _with(ev, grid)
     pred, target = d.regress(g)
     mean_pose = d.normalise(ev["fit_annotated"], ev["image_size"]).mean(0)
     np.testing.assert_allclose(pred, np.broadcast_to(mean_pose, pred.shape), atol=1e-9)
     assert d.regression_error_percent(g) > d.regression_error_percent(ev) + 1.0
+
+
+def test_the_origin_changes_a_regression_without_bias():
+    """Without a bias term the coordinate frame is part of the protocol: a pose that moves
+    rigidly is regressed exactly in one frame and not in the other, so kpbench pins BKinD's."""
+    rng = np.random.default_rng(7)
+    size = (100, 100)
+    fit, test = points(rng, 30, 2, size), points(rng, 10, 2, size)
+    # the annotated joint is a fixed px offset from discovered keypoint 0: affine, not linear
+    ann_fit, ann_test = fit[:, :1] + [10.0, -5.0], test[:, :1] + [10.0, -5.0]
+    corner = d.regression_error_percent(make_ev(fit, ann_fit, test, ann_test, size, "corner"))
+    centre = d.regression_error_percent(make_ev(fit, ann_fit, test, ann_test, size, "centre"))
+    assert corner > 0.1 and centre > 0.1 and abs(corner - centre) > 0.05
+    with pytest.raises(ValueError, match="regression_origin 'middle'"):
+        d.regression_error_percent(make_ev(fit, ann_fit, test, ann_test, size, "middle"))
+
+
+def test_centre_is_the_default_origin():
+    ev = _moving_pose_ev()
+    ev.pop("regression_origin")
+    ann = ev["test_annotated"] + 3.0
+    moved = {**ev, "test_annotated": ann}
+    assert d.regression_error_percent(moved) == pytest.approx(
+        d.regression_error_percent({**moved, "regression_origin": "centre"})
+    )
+
+
+def test_per_joint_breakdown_averages_to_the_metric():
+    ev = offset_ev([[3.0, 4.0], [6.0, 8.0]], size=(100, 100))  # 5 and 10 px off
+    np.testing.assert_allclose(d.per_joint(ev, d.regression_error_px), [5.0, 10.0], atol=1e-7)
+    assert np.mean(d.per_joint(ev, d.regression_error_px)) == pytest.approx(
+        d.regression_error_px(ev)
+    )
 
 
 @pytest.mark.parametrize(
@@ -217,8 +258,8 @@ def test_missing_discovery_and_missing_keys_raise():
         d.regression_error_percent({**ev, "test_annotated": ann})
 
 
-def test_plugin_registers_the_four_metrics():
-    from kpbench_plugins.discovery_metrics.plugin import kpbench_metrics
+def test_task_registers_the_four_metrics_with_per_joint_breakdowns():
+    from kpbench.tasks.discovery2d import kpbench_metrics
 
     specs = {m.name: m for m in kpbench_metrics()}
     assert list(specs) == ["regression_error", "regression_error_px", "pck@0.05", "pck@0.1"]
@@ -230,9 +271,13 @@ def test_plugin_registers_the_four_metrics():
         ("%", True),
     ]
     ev = offset_ev([[3.0, 0.0], [0.0, 7.0], [20.0, 0.0]], size=(100, 100))
-    assert specs["pck@0.05"].fn(ev) == pytest.approx(100 / 3)
-    assert specs["pck@0.1"].fn(ev) == pytest.approx(200 / 3)
-    assert specs["regression_error"].fn(ev) == pytest.approx((3 + 7 + 20) / 3, abs=1e-9)
+    assert specs["pck@0.05"].fn(ev)[0] == pytest.approx(100 / 3)
+    value, breakdown = specs["pck@0.1"].fn(ev)
+    assert value == pytest.approx(200 / 3)
+    assert breakdown == {"per_joint": {"joint_0": 100.0, "joint_1": 100.0, "joint_2": 0.0}}
+    value, breakdown = specs["regression_error"].fn(ev)
+    assert value == pytest.approx((3 + 7 + 20) / 3, abs=1e-9)
+    np.testing.assert_allclose(list(breakdown["per_joint"].values()), [3, 7, 20], atol=1e-9)
 
 
 def test_plugin_is_found_through_the_entry_point():

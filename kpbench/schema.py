@@ -62,7 +62,7 @@ class Field:
 
     def describe(self) -> str:
         """``keypoints (K, 2) f px, NaN = unlabelled: doc`` (for ``kpbench list tasks`` and docs)."""
-        shape = "" if self.shape is None else " (" + ", ".join(map(str, self.shape)) + ")"
+        shape = "" if self.shape is None else " " + str(tuple(self.shape)).replace("'", "")
         unit = f" {self.unit}" if self.unit else ""
         extra = (", NaN allowed" if self.nan else "") + (", optional" if self.optional else "")
         return f"{self.name}{shape} {self.kind}{unit}{extra}: {self.doc}"

@@ -148,7 +148,9 @@ def count_flops(fn: Callable[[], Any], modules: Any = ()) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    modules = [m for m in ([modules] if hasattr(modules, "modules") else modules) if m is not None]
+    if modules is None or hasattr(modules, "modules"):
+        modules = [modules]
+    modules = [m for m in modules if m is not None]
     modes = {m: m.training for module in modules for m in module.modules()}
     for module in modules:
         module.eval()

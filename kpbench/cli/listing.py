@@ -48,6 +48,9 @@ def collect(registry) -> dict:
                 "source": e.plugin.source,
                 "description": e.spec.description,
                 "unit": e.spec.unit,
+                "sample": e.spec.sample.field_names(),
+                "predicts": [_short(f) for f in e.spec.prediction.fields],
+                "baselines": list(e.spec.baselines),
                 "metrics": [m.name for m in metrics if m.task == n],
             }
             for n, e in sorted(records["tasks"].items())
@@ -87,6 +90,12 @@ def collect(registry) -> dict:
     }
 
 
+def _short(field) -> str:
+    """``keypoints (N, K, 2) px``: a prediction field in a few characters."""
+    shape = "" if field.shape is None else str(tuple(field.shape)).replace("'", "").replace(" ", "")
+    return " ".join(x for x in (field.name + shape, field.unit) if x)
+
+
 def _table(rows: list[dict], cols: list[str]) -> str:
     if not rows:
         return "  (none)"
@@ -114,7 +123,7 @@ def handle(args) -> int:
         return 0
     columns = {
         "plugins": ["name", "source", "status", "error"],
-        "tasks": ["name", "unit", "metrics", "source", "description"],
+        "tasks": ["name", "unit", "sample", "predicts", "baselines", "metrics", "source"],
         "methods": ["name", "tasks", "source", "description"],
         "datasets": ["name", "tasks", "source", "description"],
         "metrics": ["task", "name", "unit", "higher_is_better", "description"],

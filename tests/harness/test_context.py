@@ -1,0 +1,58 @@
+"""The run context's data-parallel pieces, on one process (torchrun exercises them across many)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kpbench.context import Context, dist_env
+from kpbench.tracking import Tracker
+
+
+def ctx(tmp_path, **kw) -> Context:
+    return Context({}, torch.device("cpu"), 7, tmp_path / "run", False, Tracker(enabled=False),
+                   False, **kw)  # fmt: skip
+
+
+def test_torchrun_variables_are_read():
+    assert dist_env({}) == (0, 1, 0)
+    assert dist_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
+
+
+def test_single_process_is_main_and_changes_nothing(tmp_path):
+    c = ctx(tmp_path, rank=0, world_size=1)
+    model = torch.nn.Linear(2, 2)
+    assert c.is_main and c.wrap_model(model) is model and c.sampler(list(range(10))) is None
+    loader = c.loader(list(range(10)), batch_size=5)
+    c.set_epoch(loader, 1)  # a no-op without a DistributedSampler
+    again = c.loader(list(range(10)), batch_size=5)
+    assert [b.tolist() for b in loader] == [b.tolist() for b in again]  # seeded by the run
+
+
+def test_other_ranks_neither_log_nor_checkpoint_and_get_their_shard(tmp_path):
+    c = ctx(tmp_path, rank=1, world_size=2)
+    assert not c.is_main and not c.show_progress
+    c.log_epoch(0, {"loss": 1.0})
+    c.save_checkpoint({"w": torch.zeros(1)})
+    c.add_artifact("x", tmp_path / "x")
+    assert c.history == [{"epoch": 0, "loss": 1.0}]
+    assert not c.checkpoint_path.exists() and c.artifacts == {}
+    rank1 = [int(i) for b in c.loader(list(range(10)), batch_size=2, shuffle=False) for i in b]
+    rank0 = ctx(tmp_path, rank=0, world_size=2).loader(list(range(10)), 2, shuffle=False)
+    rank0 = [int(i) for b in rank0 for i in b]
+    assert sorted(rank0 + rank1) == list(range(10)) and not set(rank0) & set(rank1)
+    with pytest.raises(RuntimeError, match="launch with torchrun"):
+        c.wrap_model(torch.nn.Linear(2, 2))
+
+
+def test_wrap_model_uses_ddp_under_a_process_group(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        c = ctx(tmp_path, rank=0, world_size=2)  # as if a second process existed
+        wrapped = c.wrap_model(torch.nn.Linear(2, 2))
+        assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
+        wrapped(torch.zeros(3, 2)).sum().backward()
+    finally:
+        dist.destroy_process_group()

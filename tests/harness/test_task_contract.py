@@ -58,7 +58,9 @@ def test_two_methods_are_scored_on_identical_inputs(toy_registry, toy_data, tmp_
     grid = b["metrics"]["regression_error"]["value"]
     assert b["baselines"]["grid"]["regression_error"] == pytest.approx(grid)
     # another selection (fewer test frames) is another hash
-    c = run(opts(toy_data, tmp_path, method="toygrid", sets=["task.max_test_frames=4"]), toy_registry)
+    c = run(
+        opts(toy_data, tmp_path, method="toygrid", sets=["task.max_test_frames=4"]), toy_registry
+    )
     assert c["evaluation"]["inputs_hash"] != b["evaluation"]["inputs_hash"]
     assert c["evaluation"]["options"]["max_test_frames"] == 4
 
@@ -112,9 +114,13 @@ def test_a_prediction_of_the_wrong_shape_fails_the_run_naming_the_field(
     from toy_plugin import GridMethod
 
     monkeypatch.setattr(
-        GridMethod, "predict", lambda self, inputs, ctx: {"keypoints": np.zeros((len(inputs), 4, 3))}
+        GridMethod,
+        "predict",
+        lambda self, inputs, ctx: {"keypoints": np.zeros((len(inputs), 4, 3))},
     )
-    with pytest.raises(kpbench.errors.KpbenchError, match=r"method toygrid: field 'keypoints' has shape"):
+    with pytest.raises(
+        kpbench.errors.KpbenchError, match=r"method toygrid: field 'keypoints' has shape"
+    ):
         run(opts(toy_data, tmp_path, method="toygrid"), toy_registry)
     assert issubclass(PredictionError, kpbench.errors.KpbenchError)
 

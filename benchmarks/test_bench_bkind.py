@@ -39,10 +39,8 @@ def _method(device: str, variant: str):
     if config["channels_last"]:
         method.model.to(memory_format=torch.channels_last)
     method.loss.to(device)
-    b, s = config["timing_batch_size"], config["image_size"]
-    g = torch.Generator().manual_seed(0)
-    batch = tuple(method._prepare(torch.randn(b, 3, s, s, generator=g)) for _ in range(2))
-    return method, batch, config
+    b = config["timing_batch_size"]
+    return method, (method.train_batch(b), method.example_batch(b)), config
 
 
 def _sync(device: str) -> None:
@@ -67,7 +65,7 @@ def test_bkind_train_step(benchmark, device, variant):
     method, batch, config = _method(device, variant)
 
     def step():
-        method.train_step(batch)
+        method.train_step(batch[0])
         _sync(device)
 
     benchmark.pedantic(step, warmup_rounds=2, rounds=8 if device == "cpu" else 30)
@@ -81,7 +79,7 @@ def test_bkind_inference(benchmark, device, variant):
 
     def infer():
         with torch.inference_mode():
-            method.infer(batch)
+            method.infer(batch[1])
         _sync(device)
 
     benchmark.pedantic(infer, warmup_rounds=3, rounds=15 if device == "cpu" else 50)

@@ -25,6 +25,41 @@ from kpbench.video import Frames
 
 #: OKS sigma used for every keypoint of a dataset that declares none (DeepLabCut 3's default).
 DEFAULT_OKS_SIGMA = 0.1
+#: COCO's 17 person keypoints and their OKS sigmas (cocoapi ``COCOeval.Params.kpt_oks_sigmas``).
+COCO_PERSON_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+COCO_PERSON_SIGMAS = (
+    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
+    0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+)  # fmt: skip
+
+
+def left_right_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Keypoint index pairs whose names differ only by left/right (``left_ear``/``right_ear``,
+    ``l_hip``/``r_hip``, ``earL``/``earR``, any case), the default flip pairs of a dataset."""
+    import re
+
+    forms = [
+        (r"(^|_)left(_|$)", r"\1right\2"), (r"(^|_)l(_|$)", r"\1r\2"), (r"left", "right"),
+        (r"L$", "R"),
+    ]  # fmt: skip
+    index = {n: i for i, n in enumerate(names)}
+    lower = {n.lower(): i for i, n in enumerate(names)}
+    pairs = []
+    for i, name in enumerate(names):
+        for pattern, repl in forms:
+            flags = 0 if pattern == r"L$" else re.IGNORECASE
+            if not re.search(pattern, name, flags):
+                continue
+            other = re.sub(pattern, repl, name, count=1, flags=flags)
+            j = index.get(other, lower.get(other.lower()) if flags else None)
+            if j is not None and j != i:
+                pairs.append((i, j))
+                break
+    return pairs
 
 
 @dataclass
@@ -144,9 +179,10 @@ class KeypointDataset:
         tasks: tasks this instance can serve (e.g. ``pose2d`` only when labels exist).
         keypoint_names: names of the annotated keypoints, in order (empty if none).
         skeleton: pairs of keypoint indices to draw.
-        sigmas: ``(K,)`` per-keypoint OKS sigmas (COCO's definition), or None for
-            :data:`DEFAULT_OKS_SIGMA` on every keypoint (see :meth:`oks_sigmas`).
-        flip_pairs: left/right keypoint index pairs (swapped by a horizontal flip).
+        sigmas: ``(K,)`` per-keypoint OKS sigmas (COCO's definition), or None for the
+            documented defaults (see :meth:`oks_sigmas`).
+        flip_pairs: left/right keypoint index pairs (swapped by a horizontal flip), or None
+            for pairs found from the keypoint names (:func:`left_right_pairs`).
         root: the data folder (set by ``build``; the runner records it resolved).
         notes: facts about the data worth recording in a run record (counts, what was skipped).
     """
@@ -161,14 +197,23 @@ class KeypointDataset:
         self.keypoint_names = []
         self.skeleton = []
         self.sigmas: np.ndarray | None = None
-        self.flip_pairs: list[tuple[int, int]] = []
+        self.flip_pairs: list[tuple[int, int]] | None = None
         self.notes: dict = {}
 
     def oks_sigmas(self) -> np.ndarray:
-        """``(K,)`` OKS sigmas: the dataset's, else :data:`DEFAULT_OKS_SIGMA` for each keypoint."""
+        """``(K,)`` OKS sigmas: the dataset's; else COCO's for COCO's 17 person keypoints; else
+        :data:`DEFAULT_OKS_SIGMA` for each keypoint."""
         if self.sigmas is not None:
             return np.asarray(self.sigmas, np.float64)
+        if tuple(self.keypoint_names) == COCO_PERSON_KEYPOINTS:
+            return np.asarray(COCO_PERSON_SIGMAS, np.float64)
         return np.full(len(self.keypoint_names), DEFAULT_OKS_SIGMA)
+
+    def left_right(self) -> list[tuple[int, int]]:
+        """Flip pairs: the dataset's, else :func:`left_right_pairs` of the keypoint names."""
+        if self.flip_pairs is not None:
+            return [tuple(p) for p in self.flip_pairs]
+        return left_right_pairs(self.keypoint_names)
 
     def videos(self, split: str | None = None) -> list[VideoItem]:
         """Videos (segments) of ``split`` (all splits if None)."""

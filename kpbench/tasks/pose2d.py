@@ -116,7 +116,7 @@ def select(data, options: dict) -> EvalSet:
             "image_sizes": np.array([f.image_size for f in test], np.float64),
             "sigmas": data.oks_sigmas(),
             "keypoint_names": list(data.keypoint_names),
-            "flip_pairs": list(data.flip_pairs),
+            "flip_pairs": data.left_right(),
             "train_mean_relative": mean_rel,
         },
         ids=ids,

@@ -172,3 +172,34 @@ def test_list_and_info_show_the_seven_tasks(capsys):
     assert main(["info", "discovery2d"]) == 0
     text = capsys.readouterr().out
     assert "regression_error [%]" in text and "baselines random, grid" in text
+
+
+def test_a_dataset_can_serve_frames_from_memory_and_from_an_image_list(
+    toy_registry, toy_data, tmp_path
+):
+    """``VideoItem.reader`` is any :class:`kpbench.video.Frames`: memory and image lists run too."""
+    from toy_plugin import ToyData
+
+    from kpbench.dataset import VideoItem
+    from kpbench.video import ArrayFrames, VideoReader
+
+    files = sorted((toy_data / "frames").glob("*.png"))
+    listed = VideoReader(files, name="listed")
+    memory = ArrayFrames(listed.read_all(), name="memory", fps=25.0)
+    assert (listed.num_frames, memory.num_frames, memory.path) == (24, 24, None)
+    np.testing.assert_array_equal(memory.read(5), listed.read(5))
+
+    class MemoryData(ToyData):
+        def videos(self, split=None):
+            items = [
+                VideoItem(memory, "train", 0, 16, self.kp),
+                VideoItem(listed, "test", 16, None, self.kp),
+            ]
+            return [v for v in items if split in (None, v.split)]
+
+    spec = toy_registry.datasets()["toy"].spec
+    monkey = type(spec)(**{**spec.__dict__, "build": lambda d, **o: MemoryData(Path(d))})
+    toy_registry.datasets()["toy"].spec = monkey
+    rec = run(opts(toy_data, tmp_path, method="toymethod"), toy_registry)
+    assert rec["status"] == "finished" and rec["evaluation"]["inputs"] == 24
+    assert rec["metrics"]["regression_error"]["value"] is not None

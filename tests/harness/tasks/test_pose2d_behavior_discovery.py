@@ -126,3 +126,18 @@ def test_smoke_sets_are_valid_and_their_baselines_predict_valid_outputs(name):
     guess = {"discovery2d": {"keypoints": np.zeros((12, 3, 2))}}.get(name)
     for baseline in spec.baselines.values():
         spec.prediction.validate(baseline(ev, guess, 0), "baseline", dims=ev.dims)
+
+
+def test_flip_pairs_and_sigmas_have_documented_defaults():
+    from kpbench.dataset import COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS, left_right_pairs
+
+    assert left_right_pairs(["earL", "earR", "l_hip", "r_hip", "Left Wing", "Right Wing", "head"]) == [
+        (0, 1), (2, 3), (4, 5),
+    ]  # fmt: skip
+    assert left_right_pairs(COCO_PERSON_KEYPOINTS)[:2] == [(1, 2), (3, 4)]
+    data = _pose_data()
+    assert data.left_right() == [] and data.oks_sigmas().tolist() == [0.1] * 3
+    data.keypoint_names = list(COCO_PERSON_KEYPOINTS)
+    assert data.oks_sigmas().tolist() == list(COCO_PERSON_SIGMAS)
+    data.flip_pairs, data.sigmas = [(0, 1)], np.array([0.5] * 17)
+    assert data.left_right() == [(0, 1)] and data.oks_sigmas()[0] == 0.5

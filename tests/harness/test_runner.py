@@ -82,7 +82,11 @@ def test_mlflow_run_in_a_temporary_sqlite_store(toy_registry, toy_data, tmp_path
     )
     history = client.get_metric_history(row["run_id"], "train/loss")
     assert [m.step for m in history] == [0, 1, 2]
-    assert "record.json" in [a.path for a in client.list_artifacts(row["run_id"])]
+    artifacts = [a.path for a in client.list_artifacts(row["run_id"])]
+    assert {"record.json", "checkpoint.pt", "predictions.npz"} <= set(artifacts)
+    assert row["metrics.baseline/grid/regression_error"] == pytest.approx(
+        rec["baselines"]["grid"]["regression_error"]
+    )
 
 
 def test_unreachable_tracking_server_still_writes_the_record(toy_registry, toy_data, tmp_path):

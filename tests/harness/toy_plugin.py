@@ -88,7 +88,7 @@ class ToyMethod(TrainableMethod):
     def train_step(self, batch) -> float:
         x = batch
         bright = x.mean(1, keepdim=True)
-        w = bright.flatten(1) / bright.flatten(1).sum(1, keepdim=True)
+        w = bright.flatten(1) / bright.flatten(1).sum(1, keepdim=True).clamp_min(1e-6)
         grid = np.arange(SIZE, dtype=np.float32)
         import torch
 
@@ -185,6 +185,11 @@ class ToyPlugin:
                 defaults={"num_keypoints": 1, "lr": 0.5, "epochs": 3, "fail_at_epoch": None},
                 presets={"smoke": {"epochs": 2}, "default": {"epochs": 3}, "paper": {}},
                 description="soft-argmax toy",
+                reference={  # Conv2d(3, 1, 1): 3 weights + 1 bias; 2·3·1·32·32 FLOPs
+                    "params": 4,
+                    "flops": 6144,
+                    "flops_input": "one 3x32x32 frame through Method.infer (the 1x1 conv)",
+                },
             ),
             MethodSpec(
                 name="toygrid",

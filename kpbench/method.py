@@ -67,6 +67,9 @@ class RunContext(Protocol):
     def wrap_model(self, model: Any) -> Any:
         """``model`` for training: ``DistributedDataParallel`` when ``world_size > 1``, else itself."""
 
+    def sampler(self, dataset: Any, shuffle: bool = True) -> Any:
+        """This rank's ``DistributedSampler`` (seeded by the run), or None on one process."""
+
     def loader(self, dataset: Any, batch_size: int, shuffle: bool = True, **kwargs) -> Any:
         """A ``DataLoader`` over this rank's shard (``DistributedSampler`` when ``world_size > 1``),
         shuffled reproducibly from the run's seed; call :meth:`set_epoch` each epoch."""

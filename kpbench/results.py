@@ -34,7 +34,11 @@ REQUIRED_KEYS = (
     "artifacts",
 )  # fmt: skip
 #: Keys a record may have besides :data:`REQUIRED_KEYS` (the runner adds a few more).
-OPTIONAL_KEYS = ("error", "history", "notes", "data", "config_hash", "kpbench_version", "tracking")
+OPTIONAL_KEYS = (
+    "error", "traceback", "history", "notes", "data", "data_options", "config_hash",
+    "kpbench_version", "tracking", "evaluation", "baselines", "trains", "params_by_block",
+    "wall_time_s",
+)  # fmt: skip
 STATUSES = ("finished", "failed")
 
 # key -> (accepted types, readable name); NoneType in the types means null is allowed.

@@ -121,6 +121,40 @@ def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> s
     return open_runs[-1]
 
 
+def setup_distributed(device):
+    """Under ``torchrun`` (``WORLD_SIZE > 1``): join the process group (NCCL on CUDA, else gloo)
+    and use this process's GPU (``LOCAL_RANK``). On one process: ``device`` unchanged.
+
+    Returns:
+        ``(device, rank, world_size)``.
+    """
+    from kpbench.context import dist_env
+
+    rank, world, local = dist_env()
+    if world <= 1:
+        return device, rank, world
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world
+
+
+def _shared_run_id(run_id: str, world: int) -> str:
+    """Rank 0's run id on every rank (one record, one artifact folder)."""
+    if world <= 1:
+        return run_id
+    import torch.distributed as dist
+
+    holder = [run_id]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def set_threads(threads: int | None) -> int:
     """Set torch's CPU threads (None keeps its default, one per core); return the count in use."""
     import torch
@@ -162,7 +196,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
             f"task {task} has no metric installed, so a run could not be scored; install a "
             f"plugin with metrics for {task} (see `kpbench list metrics`)"
         )
-    device = choose_device(opts.device)
+    device, rank, world = setup_distributed(choose_device(opts.device))
     threads = set_threads(opts.threads)
 
     data = dspec.build(opts.data_dir, **data_options)  # --data-dir, else $KPBENCH_DATA/<dataset>
@@ -180,13 +214,14 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         if opts.resume
         else results.new_run_id(opts.method, opts.seed)
     )
+    run_id = _shared_run_id(run_id, world)
     record_file = results.record_path(opts.results_dir, opts.dataset, opts.method, run_id)
     run_dir = record_file.with_suffix("")
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(opts.seed)
 
     tracker = Tracker(
-        enabled=opts.mlflow,
+        enabled=opts.mlflow and rank == 0,  # one MLflow run and one record, from rank 0
         tracking_uri=opts.tracking_uri,
         experiment=opts.experiment or opts.dataset,
     )
@@ -282,12 +317,13 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         tracker.log_metrics(
             {f"timing/{k}": v["value"] for k, v in record["timing"].items() if isinstance(v, dict)}
         )
-    if hasattr(tracker, "log_artifacts") and any(run_dir.iterdir()):
+    if any(run_dir.iterdir()):
         tracker.log_artifacts(run_dir)
     tracker.log_dict(record, "record.json")
     tracker.finish("FINISHED" if record["status"] == "finished" else "FAILED")
     record["tracking"] = tracker.info()
-    results.write_record(record_file, record)
+    if rank == 0:
+        results.write_record(record_file, record)
     record["_path"] = str(record_file)
     if record["status"] != "finished":
         raise KpbenchError(f"run {run_id} {record['error']} (record: {record_file})")

@@ -123,7 +123,6 @@ def handle(args) -> int:
         return 0
     columns = {
         "plugins": ["name", "source", "status", "error"],
-        "tasks": ["name", "unit", "sample", "predicts", "baselines", "metrics", "source"],
         "methods": ["name", "tasks", "source", "description"],
         "datasets": ["name", "tasks", "source", "description"],
         "metrics": ["task", "name", "unit", "higher_is_better", "description"],
@@ -131,5 +130,21 @@ def handle(args) -> int:
     }
     for section, rows in data.items():
         print(f"{section}:")
-        print(_table(rows, columns[section]))
+        print(_task_blocks(rows) if section == "tasks" else _table(rows, columns[section]))
     return 0
+
+
+def _task_blocks(rows: list[dict]) -> str:
+    """One short block per task: what a sample holds, what a method predicts, baselines, metrics."""
+    if not rows:
+        return "  (none)"
+    lines = []
+    for t in rows:
+        lines.append(
+            f"  {t['name']}: {t['description']}  [one sample = one {t['unit']}; {t['source']}]"
+        )
+        lines.append(f"    sample     {', '.join(t['sample']) or '-'}")
+        lines.append(f"    predicts   {', '.join(t['predicts']) or '-'}")
+        lines.append(f"    baselines  {', '.join(t['baselines']) or '-'}")
+        lines.append(f"    metrics    {', '.join(t['metrics']) or 'none installed (runs refused)'}")
+    return "\n".join(lines)

@@ -4,7 +4,8 @@ Discovered keypoints have no names, so they are scored through a linear regressi
 annotated joints, as in BKinD (``regressor/regression.py``: ``Ridge(alpha=0,
 fit_intercept=False)``), i.e. least squares **without bias** from the K×2 discovered to the
 J×2 annotated coordinates. The regression is fitted on the ``fit_*`` frames and scored on the
-held-out ``test_*`` frames of a :class:`kpbench.tasks.discovery2d.DiscoveryEvaluation`.
+held-out ``test_*`` frames of the ``discovery2d`` evaluation record (its keys are documented in
+:func:`kpbench.tasks.discovery2d.evaluation`).
 
 **Coordinate frame.** Without a bias term the origin of the coordinates changes the result,
 so it is part of the protocol (``regression_origin`` in the evaluation record):

@@ -152,9 +152,11 @@ def baseline_grid(evalset: EvalSet, prediction: dict, seed: int) -> dict:
 
 
 def smoke(seed: int = 0) -> EvalSet:
-    """Twelve 32×32 frames of a bright dot (8 to fit, 4 to score), annotated at its centre."""
+    """32 frames of 32×32 px with a bright dot (24 to fit, 8 to score), annotated at its centre:
+    enough fit frames for a regression from up to K = 12 discovered keypoints."""
+    n, n_fit = 32, 24
     rng = np.random.default_rng(seed)
-    centres = rng.uniform(6, 26, (12, 1, 2))
+    centres = rng.uniform(6, 26, (n, 1, 2))
 
     def frame(c):
         img = np.zeros((32, 32, 3), np.uint8)
@@ -167,9 +169,9 @@ def smoke(seed: int = 0) -> EvalSet:
          "video": "dot", "index": i}
         for i, c in enumerate(centres)
     ]  # fmt: skip
-    ids = [f"{'fit' if i < 8 else 'test'}:dot#{i}" for i in range(12)]
-    truth = {"annotated": centres, "n_fit": 8, "image_size": (32, 32)}
-    return EvalSet(inputs, truth, ids, {"N": 12}, {"fit_frames": 8, "test_frames": 4})
+    ids = [f"{'fit' if i < n_fit else 'test'}:dot#{i}" for i in range(n)]
+    truth = {"annotated": centres, "n_fit": n_fit, "image_size": (32, 32)}
+    return EvalSet(inputs, truth, ids, {"N": n}, {"fit_frames": n_fit, "test_frames": n - n_fit})
 
 
 def _per_joint(fn):

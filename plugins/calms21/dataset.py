@@ -21,6 +21,7 @@ from kpbench.tasks.behavior import BehaviorSequence
 from kpbench.video import VideoReader
 
 from .cache import CachedFile, SeqInfo, cache_dir_for, open_cached
+from .plugin import DATA_HINT
 
 PARTS = ("nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base")
 MICE = ("resident", "intruder")
@@ -31,11 +32,6 @@ FPS = 30.0
 FRAME_SIZE = (1024, 570)  # (W, H) px of the official videos
 SPLITS = ("train", "test")
 DOWNLOAD = "https://data.caltech.edu/records/s0vdx-0k302"
-DATA_HINT = (
-    f"download task1_classic_classification.zip (+ task1_videos_mp4.zip for discovery2d/pose2d) from {DOWNLOAD} "
-    "and unzip into that folder, or make a synthetic twin with `kpbench data synth calms21 --out DIR` "
-    "and pass --data-dir DIR"
-)
 
 
 @dataclass

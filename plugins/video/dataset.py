@@ -43,10 +43,10 @@ from kpbench.errors import ConfigError, DataError
 from kpbench.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
 from kpbench_plugins.video import dlc
 from kpbench_plugins.video import labels as lab
+from kpbench_plugins.video.plugin import HINT
 
 log = logging.getLogger(__name__)
 
-HINT = "pass --data-dir FOLDER with video files or frame folders, or `kpbench data synth video --out DIR`"
 PHASE_SUFFIXES = (".phases.csv", ".behavior.csv", ".behaviour.csv", ".csv")
 
 

@@ -39,11 +39,6 @@ SMALL_TWINS = {
     "calms21": {"n_train": 1, "n_test": 1, "frames": 12, "width": 48, "height": 48},
 }
 TWINS = sorted(n for n, e in _REG.datasets().items() if e.spec.synthesize is not None)
-TOY_CORRUPT = pytest.mark.xfail(
-    strict=True,
-    reason="toy_plugin.build_data lets np.load's ValueError on a corrupt centres.npy through "
-    "instead of a DataError (test fixture; only its reference figures may be edited here)",
-)
 
 
 PAIRS = smoke_pairs(_REG)
@@ -80,9 +75,7 @@ def test_dataset_twin_conforms(dataset, toy_registry, tmp_path):
     assert report and all(t in spec.tasks for t in report)
 
 
-@pytest.mark.parametrize(
-    "dataset", [pytest.param(d, marks=TOY_CORRUPT) if d == "toy" else d for d in TWINS]
-)
+@pytest.mark.parametrize("dataset", TWINS)
 def test_dataset_errors_are_one_line(dataset, toy_registry, tmp_path):
     spec = toy_registry.dataset(dataset)
     report = check_dataset_errors(
@@ -145,7 +138,7 @@ def _spec(name: str, build, trains: bool, **defaults) -> MethodSpec:
 @pytest.mark.parametrize(
     ("bug", "message"),
     [
-        ("shape", r"method fake.*'keypoints' has shape \(12, 2, 3\), expected \(N, K, 2\)"),
+        ("shape", r"method fake.*'keypoints' has shape \(32, 2, 3\), expected \(N, K, 2\)"),
         ("nan", r"method fake.*'keypoints' contains NaN"),
     ],
 )

@@ -56,3 +56,29 @@ def test_wrap_model_uses_ddp_under_a_process_group(tmp_path):
         wrapped(torch.zeros(3, 2)).sum().backward()
     finally:
         dist.destroy_process_group()
+
+
+def test_setup_distributed_is_a_no_op_on_one_process(monkeypatch):
+    from kpbench.runner import _shared_run_id, setup_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert setup_distributed(torch.device("cpu")) == (torch.device("cpu"), 0, 1)
+    assert _shared_run_id("r1", 1) == "r1"
+
+
+def test_setup_distributed_joins_a_gloo_group(monkeypatch, tmp_path):
+    """torchrun's variables on CPU: a gloo group of one; the run id is rank 0's."""
+    import torch.distributed as dist
+
+    from kpbench.runner import _shared_run_id, setup_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # read by kpbench; the group itself is of one process
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        device, rank, world = setup_distributed(torch.device("cpu"))
+        assert (device.type, rank, world) == ("cpu", 0, 2) and dist.is_initialized()
+        assert _shared_run_id("r1", world) == "r1"
+    finally:
+        dist.destroy_process_group()

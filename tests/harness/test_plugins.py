@@ -20,7 +20,15 @@ BROKEN_DIST = Path(__file__).resolve().parents[1] / "fixtures" / "broken_dist"
 
 def test_builtins_load_through_entry_points():
     reg = Registry()
-    tasks = {"discovery2d", "pose2d", "lifting3d", "multiview3d", "alignment", "behavior", "propagation"}
+    tasks = {
+        "discovery2d",
+        "pose2d",
+        "lifting3d",
+        "multiview3d",
+        "alignment",
+        "behavior",
+        "propagation",
+    }
     assert {"bkind", "calms21", "video"} | tasks <= set(reg.plugins)
     assert all(reg.plugins[n].source == "built-in" for n in {"bkind", "calms21", "video"} | tasks)
     assert set(reg.tasks()) == tasks and not reg.errors()
@@ -137,7 +145,11 @@ def test_list_shows_tasks_with_their_metrics(capsys):
         "metrics": ["hits"],
     }
     assert reg.plugins["dots"].provides == {"tasks": ["dots"], "metrics": ["hits"]}
-    assert text.startswith("tasks:\n  name") and "find the dots" in text
+    assert (
+        text.startswith("tasks:\n  ")
+        and "dots: find the dots" in text
+        and "metrics    hits" in text
+    )
 
 
 OTHER_PLUGIN = """

@@ -55,7 +55,10 @@ def build_data(data_dir: Path | None, **options) -> ToyData:
 
     if data_dir is None or not (Path(data_dir) / "centres.npy").is_file():
         raise DataError(f"toy data not found at {data_dir}; write it with toy_plugin.synthesize")
-    return ToyData(Path(data_dir))
+    try:
+        return ToyData(Path(data_dir))
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{data_dir}/centres.npy: unreadable ({exc}); write it again") from None
 
 
 def synthesize(out: Path, seed: int = 0) -> Path:

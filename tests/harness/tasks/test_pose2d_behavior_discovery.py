@@ -123,7 +123,7 @@ def test_smoke_sets_are_valid_and_their_baselines_predict_valid_outputs(name):
     ev = spec.smoke(0)
     for x in ev.inputs:
         spec.inputs.validate(x, "smoke")
-    guess = {"discovery2d": {"keypoints": np.zeros((12, 3, 2))}}.get(name)
+    guess = {"discovery2d": {"keypoints": np.zeros((32, 3, 2))}}.get(name)
     for baseline in spec.baselines.values():
         spec.prediction.validate(baseline(ev, guess, 0), "baseline", dims=ev.dims)
 

@@ -199,7 +199,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     device, rank, world = setup_distributed(choose_device(opts.device))
     threads = set_threads(opts.threads)
 
-    data = dspec.build(opts.data_dir, **data_options)  # --data-dir, else $KPBENCH_DATA/<dataset>
+    data = build_dataset(dspec, opts.data_dir, data_options)
     data_dir = getattr(data, "root", None) or opts.data_dir
     data_dir = Path(data_dir).resolve() if data_dir else None
     if task not in data.tasks:
@@ -328,6 +328,18 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     if record["status"] != "finished":
         raise KpbenchError(f"run {run_id} {record['error']} (record: {record_file})")
     return record
+
+
+def build_dataset(dspec, data_dir, options: dict):
+    """``dspec.build(data_dir, **options)`` (``data_dir`` None: ``$KPBENCH_DATA/<dataset>``);
+    a :class:`DataError` that does not say how to get the data gets ``dspec.data_hint``."""
+    try:
+        return dspec.build(data_dir, **options)
+    except DataError as exc:
+        hint = dspec.data_hint
+        if hint and hint not in str(exc):
+            raise DataError(f"{exc}; to get the data: {hint}") from None
+        raise
 
 
 def build_method(mspec, config: dict, data=None):

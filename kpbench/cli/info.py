@@ -37,7 +37,7 @@ def describe(
     from kpbench import timing
     from kpbench.config import load_config_file, parse_set, resolve
     from kpbench.plugins import get_registry
-    from kpbench.runner import build_method, pick_task
+    from kpbench.runner import build_dataset, build_method, pick_task
 
     registry = get_registry()
     spec = registry.method(method)
@@ -45,7 +45,7 @@ def describe(
     tasks, data = list(spec.tasks), None
     if dataset:
         tasks = [pick_task(registry, method, dataset, None)]
-        data = registry.dataset(dataset).build(data_dir, **data_options)
+        data = build_dataset(registry.dataset(dataset), data_dir, data_options)
     built = build_method(spec, config, data)
     return {
         "method": method,

@@ -72,6 +72,7 @@ def collect(registry) -> dict:
                 "plugin": e.plugin.name,
                 "source": e.plugin.source,
                 "synthetic_twin": e.spec.synthesize is not None,
+                "data_hint": e.spec.data_hint,
                 "description": e.spec.description,
             }
             for n, e in sorted(records["datasets"].items())

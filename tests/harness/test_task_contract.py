@@ -203,3 +203,15 @@ def test_a_dataset_can_serve_frames_from_memory_and_from_an_image_list(
     rec = run(opts(toy_data, tmp_path, method="toymethod"), toy_registry)
     assert rec["status"] == "finished" and rec["evaluation"]["inputs"] == 24
     assert rec["metrics"]["regression_error"]["value"] is not None
+
+
+def test_a_missing_data_folder_says_how_to_get_the_data(toy_registry, tmp_path, capsys):
+    spec = toy_registry.datasets()["toy"].spec
+    toy_registry.datasets()["toy"].spec = type(spec)(**{**spec.__dict__, "data_hint": "run synth"})
+    rc = main(["run", "--method", "toygrid", "--dataset", "toy", "--data-dir", str(tmp_path / "no"),
+               "--no-mlflow", "--results", str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.endswith("; to get the data: run synth") and "\n" not in err
+    assert main(["list", "datasets", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["datasets"]
+    assert next(d for d in listed if d["name"] == "toy")["data_hint"] == "run synth"

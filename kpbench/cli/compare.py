@@ -25,7 +25,8 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    from kpbench.compare import compare, format_table, plot_comparison
+    from kpbench.compare import compare, format_table
+    from kpbench.plots import plot_comparison
 
     summary, warnings = compare(args.folder, breakdown=args.breakdown)
     for w in warnings:

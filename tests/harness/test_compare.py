@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from kpbench import results
-from kpbench.compare import SUMMARY_COLUMNS, compare, format_table, plot_comparison
+from kpbench.compare import SUMMARY_COLUMNS, compare, format_table
 from kpbench.errors import ConfigError, KpbenchError
+from kpbench.plots import plot_comparison
 
 ERRORS = {"bkind": [3.1, 3.4, 2.9], "other": [5.0, 5.5, 6.1]}
 PCK = {"bkind": [81.0, 79.5, 80.2], "other": [70.0, 72.5, 71.0]}

@@ -119,6 +119,7 @@ def select(data, options: dict) -> EvalSet:
             "annotated": np.stack([np.asarray(f.keypoints, np.float64) for f in frames]),
             "n_fit": len(fit),
             "image_size": size,
+            "keypoint_names": list(data.keypoint_names),
         },
         ids=[f"fit:{f.source}" for f in fit] + [f"test:{f.source}" for f in test],
         dims={"N": len(frames)},
@@ -128,7 +129,12 @@ def select(data, options: dict) -> EvalSet:
 
 
 def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
-    """The regression's record: fit/test discovered and annotated keypoints (px) side by side."""
+    """The regression's record, what the discovery2d metrics score.
+
+    Keys: ``fit_discovered`` (N1, K, 2) px, ``fit_annotated`` (N1, J, 2) px (NaN = unlabelled),
+    ``test_discovered`` (N2, K, 2), ``test_annotated`` (N2, J, 2), ``image_size`` (W, H) px,
+    ``regression_origin`` (``centre`` or ``corner``), ``keypoint_names`` (J names, may be empty).
+    """
     truth, n = evalset.truth, evalset.truth["n_fit"]
     kp = np.asarray(prediction["keypoints"], np.float64)
     return {
@@ -138,6 +144,7 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "test_annotated": truth["annotated"][n:],
         "image_size": truth["image_size"],
         "regression_origin": options["regression_origin"],
+        "keypoint_names": truth.get("keypoint_names") or [],
     }
 
 
@@ -175,12 +182,16 @@ def smoke(seed: int = 0) -> EvalSet:
 
 
 def _per_joint(fn):
-    """A metric with a per-joint breakdown (``joint_0``, ``joint_1``, ...)."""
+    """A metric with a per-joint breakdown, labelled by the dataset's keypoint names
+    (``joint_0``, ``joint_1``, ... where it has none)."""
 
     def metric(ev, **kw):
         value = fn(ev, **kw)
         per = dm.per_joint(ev, fn, **kw)
-        return value, {"per_joint": {f"joint_{j}": v for j, v in enumerate(per)}}
+        names = list(ev.get("keypoint_names") or [])
+        if len(names) != len(per):
+            names = [f"joint_{j}" for j in range(len(per))]
+        return value, {"per_joint": dict(zip(names, per))}
 
     return metric
 

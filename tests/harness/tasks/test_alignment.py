@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_data import SplitData
 
-from kpbench.dataset import KeypointDataset
 from kpbench.schema import SchemaError
 from kpbench.tasks import alignment as task
 
@@ -24,15 +24,7 @@ def _seq(name: str, n: int, frames: bool = True, keypoints: bool = True, act: st
     }  # fmt: skip
 
 
-class FakeData(KeypointDataset):
-    name = "fake"
-
-    def __init__(self, splits: dict):
-        super().__init__()
-        self.splits = splits
-
-    def alignment_sequences(self, split):
-        return list(self.splits.get(split, []))
+FakeData = SplitData
 
 
 def _data(test=3) -> FakeData:

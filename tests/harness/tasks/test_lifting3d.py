@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_data import SplitData
 
-from kpbench.dataset import KeypointDataset
 from kpbench.errors import ConfigError
 from kpbench.schema import SchemaError
 from kpbench.tasks import lifting3d as task
@@ -22,15 +22,7 @@ def _seq(name: str, n: int, k: int = 4, offset: float = 0.0, action: str = "walk
     }  # fmt: skip
 
 
-class FakeData(KeypointDataset):
-    name = "fake"
-
-    def __init__(self, splits: dict):
-        super().__init__()
-        self.splits = splits
-
-    def sequences3d(self, split):
-        return list(self.splits.get(split, []))
+FakeData = SplitData
 
 
 def _data(test=3, train=2) -> FakeData:

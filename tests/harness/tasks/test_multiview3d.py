@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_data import SplitData
 
-from kpbench.dataset import KeypointDataset
 from kpbench.schema import SchemaError
 from kpbench.tasks import multiview3d as task
 
@@ -30,15 +30,7 @@ def _pair(obj: str, angle: float = 0.3) -> dict:
     }  # fmt: skip
 
 
-class FakeData(KeypointDataset):
-    name = "fake"
-
-    def __init__(self, splits: dict):
-        super().__init__()
-        self.splits = splits
-
-    def view_pairs(self, split):
-        return list(self.splits.get(split, []))
+FakeData = SplitData
 
 
 def _data(test=3) -> FakeData:

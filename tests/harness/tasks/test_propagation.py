@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_data import SplitData
 
 from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.schema import SchemaError
@@ -22,15 +23,7 @@ def _video(name: str, n: int, start: int = 0, k: int = 3) -> dict:
             "fps": 30.0}  # fmt: skip
 
 
-class FakeData(KeypointDataset):
-    name = "fake"
-
-    def __init__(self, splits: dict):
-        super().__init__()
-        self.splits = splits
-
-    def propagation_videos(self, split):
-        return list(self.splits.get(split, []))
+FakeData = SplitData
 
 
 def _data(test=3) -> FakeData:

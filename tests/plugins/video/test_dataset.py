@@ -71,7 +71,10 @@ def test_only_a_corrupt_video_is_an_error(tmp_path):
 
 
 def test_missing_folder_and_environment(tmp_path, monkeypatch, pen_clip):
-    with pytest.raises(DataError, match="video data not found at .*absent; put video files .* pass it with --data-dir"):
+    with pytest.raises(
+        DataError,
+        match="video data not found at .*absent; put video files .* pass it with --data-dir",
+    ):
         build(tmp_path / "absent")
     monkeypatch.delenv("KPBENCH_DATA", raising=False)
     with pytest.raises(DataError, match=r"\$KPBENCH_DATA is not set"):

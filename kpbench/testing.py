@@ -328,6 +328,12 @@ IDEAL: dict[tuple[str, str], float] = {
     ("discovery2d", "regression_error_px"): 0.0,
     ("discovery2d", "pck@0.05"): 100.0,
     ("discovery2d", "pck@0.1"): 100.0,
+    ("pose2d", "pck@0.05"): 100.0,
+    ("pose2d", "pck@0.1"): 100.0,
+    ("pose2d", "pck@0.2"): 100.0,
+    ("pose2d", "rmse_px"): 0.0,
+    ("pose2d", "oks_ap"): 100.0,
+    ("pose2d", "oks_ar"): 100.0,
 }
 
 

@@ -16,18 +16,25 @@ the box diagonal (``"box_diagonal"``); OKS uses the box area as the object scale
 
 **Baseline.** ``mean_pose``: the training split's mean pose, with each keypoint expressed as a
 fraction of its instance's box, placed in each test box.
+
+**Metrics** (:mod:`kpbench.metrics.pose2d`). ``pck@0.05``, ``pck@0.1``, ``pck@0.2`` (% of
+labelled keypoints within alpha × the PCK normaliser) and ``rmse_px``, each with a per-keypoint
+breakdown; ``oks_ap`` and ``oks_ar``, COCO keypoint AP/AR over OKS 0.50:0.05:0.95 by
+pycocotools' COCOeval, ×100 so they read as % (AP also broken down at OKS 0.50 and 0.75).
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 
 from kpbench import hookimpl
 from kpbench.evaluation import EvalSet
+from kpbench.metrics import pose2d as pm
 from kpbench.schema import Field, Schema
-from kpbench.specs import TaskSpec
+from kpbench.specs import MetricSpec, TaskSpec
 from kpbench.tasks.common import IMAGE_SIZE, LOAD, SOURCE, LazySamples, evenly, image_field
 
 NAME = "pose2d"
@@ -131,7 +138,8 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
     Keys: ``pred`` (N, K, 2) px, ``scores`` (N, K) or None, ``gt`` (N, K, 2) px (NaN where not
     labelled), ``visibility`` (N, K), ``boxes`` (N, 4) px, ``areas`` (N,) px² (box w·h),
     ``pck_normaliser`` (N,) px (box's longer side or diagonal), ``sigmas`` (K,),
-    ``keypoint_names``, ``image_sizes`` (N, 2).
+    ``keypoint_names``, ``image_sizes`` (N, 2), ``image_ids`` (N,) int (inputs of one
+    ``source`` frame share an id: COCO's per-image matching for OKS AP).
     """
     t = evalset.truth
     boxes = t["boxes"]
@@ -154,7 +162,14 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "sigmas": t["sigmas"],
         "keypoint_names": t["keypoint_names"],
         "image_sizes": t["image_sizes"],
+        "image_ids": _image_ids([x["source"] for x in evalset.inputs]),
     }
+
+
+def _image_ids(sources: list) -> np.ndarray:
+    """One int per input, equal for inputs of the same source frame (in order of appearance)."""
+    first: dict = {}
+    return np.array([first.setdefault(s, len(first)) for s in sources], np.int64)
 
 
 def baseline_mean_pose(evalset: EvalSet, prediction: dict, seed: int) -> dict:
@@ -228,4 +243,48 @@ def kpbench_tasks():
                 "normalised by the {pck_normaliser}"
             ),
         )
+    ]
+
+
+@hookimpl
+def kpbench_metrics():
+    return [
+        *(
+            MetricSpec(
+                name=f"pck@{alpha}",
+                task=NAME,
+                fn=partial(pm.pck, alpha=alpha),
+                unit="%",
+                higher_is_better=True,
+                description=f"% of labelled keypoints within {alpha} × the PCK normaliser (the "
+                "box's longer side, or its diagonal: option pck_normaliser), L2 px",
+            )
+            for alpha in (0.05, 0.1, 0.2)
+        ),
+        MetricSpec(
+            name="rmse_px",
+            task=NAME,
+            fn=pm.rmse_px,
+            unit="px",
+            higher_is_better=False,
+            description="root mean squared L2 error over labelled keypoints, px",
+        ),
+        MetricSpec(
+            name="oks_ap",
+            task=NAME,
+            fn=pm.oks_ap,
+            unit="%",
+            higher_is_better=True,
+            description="COCO keypoint AP over OKS 0.50:0.05:0.95 (pycocotools COCOeval, the "
+            "dataset's sigmas, s² = box area), ×100",
+        ),
+        MetricSpec(
+            name="oks_ar",
+            task=NAME,
+            fn=pm.oks_ar,
+            unit="%",
+            higher_is_better=True,
+            description="COCO keypoint AR over OKS 0.50:0.05:0.95 (pycocotools COCOeval, the "
+            "dataset's sigmas, s² = box area), ×100",
+        ),
     ]

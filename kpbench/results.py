@@ -163,16 +163,22 @@ def _metric_extras_problems(metrics: dict) -> list[str]:
         if not isinstance(breakdown, dict):
             problems.append(f"metrics.{name}.breakdown must be object")
             continue
-        for part, values in breakdown.items():
-            where = f"metrics.{name}.breakdown.{part}"
-            if not isinstance(values, dict):
-                problems.append(f"{where} must be object, got {type(values).__name__}")
-                continue
-            problems += [
-                f"{where}.{label} has type {type(v).__name__}"
-                for label, v in values.items()
-                if not _is(v, _NUMBER)
-            ]
+        problems += _number_tables(f"metrics.{name}.breakdown", breakdown)
+    return problems
+
+
+def _number_tables(where: str, tables: dict) -> list[str]:
+    """Problems with ``{name: {label: number or null}}`` (breakdowns, baselines)."""
+    problems = []
+    for name, values in tables.items():
+        if not isinstance(values, dict):
+            problems.append(f"{where}.{name} must be object, got {type(values).__name__}")
+            continue
+        problems += [
+            f"{where}.{name}.{label} has type {type(v).__name__}"
+            for label, v in values.items()
+            if not _is(v, _NUMBER)
+        ]
     return problems
 
 
@@ -180,17 +186,7 @@ def _baselines_problems(baselines: Any) -> list[str]:
     """Problems with ``baselines``: ``{baseline: {metric: number or null}}``."""
     if not isinstance(baselines, dict):
         return [f"baselines must be object, got {type(baselines).__name__}"]
-    problems = []
-    for name, values in baselines.items():
-        if not isinstance(values, dict):
-            problems.append(f"baselines.{name} must be object, got {type(values).__name__}")
-            continue
-        problems += [
-            f"baselines.{name}.{metric} has type {type(v).__name__}"
-            for metric, v in values.items()
-            if not _is(v, _NUMBER)
-        ]
-    return problems
+    return _number_tables("baselines", baselines)
 
 
 def validate_record(rec: dict) -> None:

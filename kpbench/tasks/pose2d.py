@@ -269,22 +269,16 @@ def kpbench_metrics():
             higher_is_better=False,
             description="root mean squared L2 error over labelled keypoints, px",
         ),
-        MetricSpec(
-            name="oks_ap",
-            task=NAME,
-            fn=pm.oks_ap,
-            unit="%",
-            higher_is_better=True,
-            description="COCO keypoint AP over OKS 0.50:0.05:0.95 (pycocotools COCOeval, the "
-            "dataset's sigmas, s² = box area), ×100",
-        ),
-        MetricSpec(
-            name="oks_ar",
-            task=NAME,
-            fn=pm.oks_ar,
-            unit="%",
-            higher_is_better=True,
-            description="COCO keypoint AR over OKS 0.50:0.05:0.95 (pycocotools COCOeval, the "
-            "dataset's sigmas, s² = box area), ×100",
+        *(
+            MetricSpec(
+                name=f"oks_{kind.lower()}",
+                task=NAME,
+                fn=fn,
+                unit="%",
+                higher_is_better=True,
+                description=f"COCO keypoint {kind} over OKS 0.50:0.05:0.95 (pycocotools "
+                "COCOeval, the dataset's sigmas, s² = box area), ×100",
+            )
+            for kind, fn in (("AP", pm.oks_ap), ("AR", pm.oks_ar))
         ),
     ]

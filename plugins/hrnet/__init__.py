@@ -1,0 +1,1 @@
+"""HRNet top-down pose estimation (Sun et al., CVPR 2019)."""

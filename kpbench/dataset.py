@@ -5,7 +5,9 @@ task's file in ``kpbench/tasks/`` says which of these it reads, and in what form
 
 * ``discovery2d``: :meth:`videos` (training frames) and :meth:`labeled_frames`
   (``"train"`` frames to fit the evaluation regression, ``"test"`` frames to score it);
-* ``pose2d``: :meth:`labeled_frames` (one per animal instance), :attr:`sigmas`, :attr:`flip_pairs`;
+* ``pose2d``: :meth:`labeled_instances` (one per annotated animal/person: by default
+  :meth:`labeled_frames`, split per animal where :attr:`frame_instances` is set),
+  :meth:`per_instance_keypoint_names`, :meth:`oks_sigmas`, :meth:`left_right`;
 * ``behavior``: :meth:`sequences`;
 * ``lifting3d``: :meth:`sequences3d`;
 * ``multiview3d``: :meth:`view_pairs`;
@@ -39,19 +41,20 @@ COCO_PERSON_SIGMAS = (
 
 def left_right_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
     """Keypoint index pairs whose names differ only by left/right (``left_ear``/``right_ear``,
-    ``l_hip``/``r_hip``, ``earL``/``earR``, any case), the default flip pairs of a dataset."""
+    ``l_hip``/``r_hip``, any case; ``earL``/``earR`` and ``forelegL4``/``forelegR4``, a capital
+    L/R at the end or before trailing digits), the default flip pairs of a dataset."""
     import re
 
     forms = [
         (r"(^|_)left(_|$)", r"\1right\2"), (r"(^|_)l(_|$)", r"\1r\2"), (r"left", "right"),
-        (r"L$", "R"),
+        (r"L(\d*)$", r"R\1"),
     ]  # fmt: skip
     index = {n: i for i, n in enumerate(names)}
     lower = {n.lower(): i for i, n in enumerate(names)}
     pairs = []
     for i, name in enumerate(names):
         for pattern, repl in forms:
-            flags = 0 if pattern == r"L$" else re.IGNORECASE
+            flags = 0 if pattern.startswith("L") else re.IGNORECASE
             if not re.search(pattern, name, flags):
                 continue
             other = re.sub(pattern, repl, name, count=1, flags=flags)
@@ -121,8 +124,13 @@ class LabeledFrame:
             2 = visible; None derives it from the keypoints (NaN → 0, else 2).
         box: ``(4,)`` float px ``(x, y, w, h)`` of the instance; None derives it from the
             labelled keypoints' extent with a margin (:func:`box_from_keypoints`).
-        instance: which animal/person in the frame (a track name or index), or None for a
-            frame annotated as a whole (every animal's keypoints side by side).
+        instance: which animal/person in the frame (a track name, ``"resident"``, a COCO
+            annotation id), or None for a frame annotated as a whole (every animal's keypoints
+            side by side, or the only animal).
+        area: the object's scale for OKS in px² (COCO's annotation ``area``, a segmentation
+            area); None uses the box's ``w · h`` (:meth:`object_area`).
+        image_id: the dataset's own id of the image (COCO's ``image_id``), shared by the
+            instances of one image; None when the dataset has none.
     """
 
     source: str
@@ -134,6 +142,8 @@ class LabeledFrame:
     visibility: np.ndarray | None = None
     box: np.ndarray | None = None
     instance: str | None = None
+    area: float | None = None
+    image_id: int | None = None
 
     def visible(self) -> np.ndarray:
         """``(K,)`` int visibility (given, or 2 where labelled and 0 where NaN)."""
@@ -146,6 +156,48 @@ class LabeledFrame:
         if self.box is not None:
             return np.asarray(self.box, np.float64)
         return box_from_keypoints(self.keypoints, self.image_size)
+
+    def object_area(self) -> float:
+        """The OKS object scale in px²: the given ``area``, else the box's ``w · h``."""
+        if self.area is not None:
+            return float(self.area)
+        box = self.bbox()
+        return float(box[2] * box[3])
+
+
+def split_instances(frame: LabeledFrame, instances: Sequence[str], k: int) -> list[LabeledFrame]:
+    """One :class:`LabeledFrame` per animal of a frame whose keypoints lay animals side by side.
+
+    Animal ``a`` (named ``instances[a]``) owns keypoints ``[a·k, (a+1)·k)`` of ``frame``; keypoints
+    after the last animal (e.g. DeepLabCut's unique bodyparts) belong to none and are left out.
+    An animal with no labelled keypoint in the frame gives no instance. Each instance keeps the
+    frame's source, size, pixels, video, index and image id; its box is its own keypoints' extent
+    (:func:`box_from_keypoints`), its visibility the frame's slice (None: derived from NaN).
+    """
+    kp_all = np.asarray(frame.keypoints, np.float32)
+    out = []
+    for a, name in enumerate(instances):
+        kp = kp_all[a * k : (a + 1) * k]
+        if len(kp) < k or np.isnan(kp).all():
+            continue
+        vis = (
+            None if frame.visibility is None else np.asarray(frame.visibility)[a * k : (a + 1) * k]
+        )
+        out.append(
+            LabeledFrame(
+                source=frame.source,
+                keypoints=kp,
+                image_size=frame.image_size,
+                load=frame.load,
+                video=frame.video,
+                index=frame.index,
+                visibility=vis,
+                box=box_from_keypoints(kp, frame.image_size),
+                instance=str(name),
+                image_id=frame.image_id,
+            )
+        )
+    return out
 
 
 def box_from_keypoints(
@@ -177,12 +229,19 @@ class KeypointDataset:
     Attributes:
         name: dataset id.
         tasks: tasks this instance can serve (e.g. ``pose2d`` only when labels exist).
-        keypoint_names: names of the annotated keypoints, in order (empty if none).
-        skeleton: pairs of keypoint indices to draw.
-        sigmas: ``(K,)`` per-keypoint OKS sigmas (COCO's definition), or None for the
-            documented defaults (see :meth:`oks_sigmas`).
-        flip_pairs: left/right keypoint index pairs (swapped by a horizontal flip), or None
-            for pairs found from the keypoint names (:func:`left_right_pairs`).
+        keypoint_names: names of a frame's annotated keypoints, in order (empty if none); in a
+            multi-animal frame every animal's keypoints side by side (``female_head``, ...,
+            ``male_head``, ...), as ``discovery2d`` regresses them.
+        instance_keypoint_names: names of one instance's K keypoints (the ``pose2d`` K), or
+            None when they are :attr:`keypoint_names` (read :meth:`per_instance_keypoint_names`).
+        frame_instances: names of the animals whose keypoints sit side by side in a frame's
+            keypoints (``["female", "male"]``), each with K = len(instance keypoint names), or
+            None when a labelled frame is one instance (see :meth:`labeled_instances`).
+        skeleton: pairs of keypoint indices to draw (frame-level).
+        sigmas: ``(K,)`` per-keypoint OKS sigmas of one instance (COCO's definition), or None
+            for the documented defaults (see :meth:`oks_sigmas`).
+        flip_pairs: left/right index pairs of one instance's keypoints (swapped by a horizontal
+            flip), or None for pairs found from their names (:func:`left_right_pairs`).
         root: the data folder (set by ``build``; the runner records it resolved).
         notes: facts about the data worth recording in a run record (counts, what was skipped).
     """
@@ -195,32 +254,44 @@ class KeypointDataset:
 
     def __init__(self) -> None:
         self.keypoint_names = []
+        self.instance_keypoint_names: list[str] | None = None
+        self.frame_instances: list[str] | None = None
         self.skeleton = []
         self.sigmas: np.ndarray | None = None
         self.flip_pairs: list[tuple[int, int]] | None = None
         self.notes: dict = {}
 
+    def per_instance_keypoint_names(self) -> list[str]:
+        """Names of one instance's K keypoints: :attr:`instance_keypoint_names`, else
+        :attr:`keypoint_names` (a frame is one instance)."""
+        names = self.instance_keypoint_names
+        return list(self.keypoint_names if names is None else names)
+
     def oks_sigmas(self) -> np.ndarray:
-        """``(K,)`` OKS sigmas: the dataset's; else COCO's for COCO's 17 person keypoints; else
-        :data:`DEFAULT_OKS_SIGMA` for each keypoint."""
+        """``(K,)`` OKS sigmas of one instance's keypoints: the dataset's; else COCO's for
+        COCO's 17 person keypoints; else :data:`DEFAULT_OKS_SIGMA` for each keypoint."""
+        names = self.per_instance_keypoint_names()
         if self.sigmas is not None:
             return np.asarray(self.sigmas, np.float64)
-        if tuple(self.keypoint_names) == COCO_PERSON_KEYPOINTS:
+        if tuple(names) == COCO_PERSON_KEYPOINTS:
             return np.asarray(COCO_PERSON_SIGMAS, np.float64)
-        return np.full(len(self.keypoint_names), DEFAULT_OKS_SIGMA)
+        return np.full(len(names), DEFAULT_OKS_SIGMA)
 
     def left_right(self) -> list[tuple[int, int]]:
-        """Flip pairs: the dataset's, else :func:`left_right_pairs` of the keypoint names."""
+        """Flip pairs of one instance's keypoints: the dataset's, else
+        :func:`left_right_pairs` of :meth:`per_instance_keypoint_names`."""
         if self.flip_pairs is not None:
             return [tuple(p) for p in self.flip_pairs]
-        return left_right_pairs(self.keypoint_names)
+        return left_right_pairs(self.per_instance_keypoint_names())
 
     def videos(self, split: str | None = None) -> list[VideoItem]:
         """Videos (segments) of ``split`` (all splits if None)."""
         return []
 
     def labeled_frames(self, split: str) -> Sequence[LabeledFrame]:
-        """Annotated frames of ``split``. Default: every labelled frame of :meth:`videos`."""
+        """Annotated frames of ``split``, keypoints named by :attr:`keypoint_names` (in a
+        multi-animal frame every animal's side by side: ``discovery2d`` regresses them; ``pose2d``
+        reads :meth:`labeled_instances`). Default: every labelled frame of :meth:`videos`."""
         out: list[LabeledFrame] = []
         for item in self.videos(split):
             if item.keypoints is None:
@@ -242,6 +313,27 @@ class KeypointDataset:
                         else np.where(np.isnan(kp).any(-1), 0, np.where(item.visibility[i], 2, 1)),
                     )
                 )
+        return out
+
+    def labeled_instances(self, split: str) -> list[LabeledFrame]:
+        """One annotated instance (animal, person) per item of ``split`` (``pose2d`` samples).
+
+        Default: :meth:`labeled_frames`; where :attr:`frame_instances` is set, each frame
+        annotated as a whole (``instance`` None) is split into one :class:`LabeledFrame` per
+        animal with a labelled keypoint (:func:`split_instances`), keypoints named by
+        :meth:`per_instance_keypoint_names`. Frames already of one instance pass unchanged.
+        """
+        frames = list(self.labeled_frames(split))
+        if not self.frame_instances:
+            return frames
+        k = len(self.per_instance_keypoint_names())
+        need = k * len(self.frame_instances)
+        out: list[LabeledFrame] = []
+        for f in frames:
+            if f.instance is None and len(f.keypoints) >= need:
+                out += split_instances(f, self.frame_instances, k)
+            else:
+                out.append(f)
         return out
 
     def sequences(self, split: str) -> list[dict]:
@@ -292,13 +384,23 @@ class KeypointDataset:
             )
         return out
 
+    def _instance_layout(self) -> dict:
+        """``instance_keypoint_names`` and ``frame_instances`` for :meth:`describe`, where set."""
+        out = {}
+        if self.instance_keypoint_names is not None:
+            out["instance_keypoint_names"] = list(self.instance_keypoint_names)
+        if self.frame_instances:
+            out["frame_instances"] = list(self.frame_instances)
+        return out
+
     def describe(self) -> dict:
-        """A JSON-able summary for the run record."""
+        """A JSON-able summary for the run record (the instance layout where the dataset has one)."""
         vids = self.videos()
         return {
             "name": self.name,
             "tasks": list(self.tasks),
             "keypoint_names": list(self.keypoint_names),
+            **self._instance_layout(),
             "videos": {
                 s: sum(1 for v in vids if v.split == s) for s in sorted({v.split for v in vids})
             },

@@ -3,16 +3,23 @@
 **Data model.** A sample is one annotated instance (a person, one animal) in one frame: the
 image, its K keypoints in px with COCO visibility (0 not labelled, 1 occluded, 2 visible), its box
 ``(x, y, w, h)`` px and, for multi-animal frames, which instance it is (one sample per animal).
-The dataset gives per-keypoint OKS sigmas (``KeypointDataset.oks_sigmas``: COCO's for people, a
-documented default of 0.1 where a dataset has none) and left/right pairs for flipping.
+Samples come from ``KeypointDataset.labeled_instances`` (multi-animal frames split per animal);
+K and the names are one instance's (``per_instance_keypoint_names``: 13 fly nodes, not the 26 of
+a two-fly frame). The dataset gives per-keypoint OKS sigmas (``oks_sigmas``: COCO's for people, a
+documented default of 0.1 where a dataset has none) and left/right pairs for flipping, both per
+instance.
 
 **Protocol.** The labelled instances of the ``test`` split (at most ``max_test_instances``,
-spread evenly) are the inputs: image (loaded lazily) and box, never the keypoints. The method
-predicts K keypoints (px of the original frame) and a score per keypoint for each instance.
+spread evenly) are the inputs: image (loaded lazily), box and instance name, never the
+keypoints. The method predicts K keypoints (px of the original frame) and a score per keypoint
+for each instance. Every instance must have the K keypoints the dataset names.
 
 **Normalisers.** PCK uses the box's longer side by default (``pck_normaliser="box"``), or
-the box diagonal (``"box_diagonal"``); OKS uses the box area as the object scale (COCO's
-``area`` when a dataset has none). The evaluation record carries every normaliser.
+the box diagonal (``"box_diagonal"``); OKS uses the instance's ``area`` as the object scale
+(COCO's annotation area where the dataset gives one, else the box's w·h). Instances of one image
+share an image id for COCO's per-image matching: the dataset's own ids (COCO's ``image_id``)
+when every test instance has one, else one id per source frame. The evaluation record carries
+every normaliser.
 
 **Baseline.** ``mean_pose``: the training split's mean pose, with each keypoint expressed as a
 fraction of its instance's box, placed in each test box.
@@ -31,6 +38,7 @@ from functools import partial
 import numpy as np
 
 from kpbench import hookimpl
+from kpbench.errors import DataError
 from kpbench.evaluation import EvalSet
 from kpbench.metrics import pose2d as pm
 from kpbench.schema import Field, Schema
@@ -76,9 +84,20 @@ def _sample(frame) -> dict:
     }
 
 
+def _instances(data, split: str) -> list:
+    """One :class:`~kpbench.dataset.LabeledFrame` per annotated instance of ``split``."""
+    get = getattr(data, "labeled_instances", None) or data.labeled_frames
+    return list(get(split))
+
+
+def _keypoint_names(data) -> list[str]:
+    get = getattr(data, "per_instance_keypoint_names", None)
+    return list(get() if get is not None else data.keypoint_names)
+
+
 def samples(data, split: str) -> LazySamples:
     """One sample per labelled instance of ``split`` (images decoded on access)."""
-    frames = list(data.labeled_frames(split))
+    frames = _instances(data, split)
     return LazySamples(len(frames), lambda i: _sample(frames[i]))
 
 
@@ -87,14 +106,33 @@ def _relative(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return (keypoints - boxes[:, None, :2]) / np.maximum(boxes[:, None, 2:], 1e-9)
 
 
+def _check_k(frames: list, k: int, names: list[str], split: str, dataset: str) -> None:
+    for f in frames:
+        if np.shape(f.keypoints) != (k, 2):
+            who = f"{f.source}/{f.instance}" if f.instance is not None else f.source
+            raise DataError(
+                f"pose2d on {dataset}: {split} instance {who} has keypoints of shape "
+                f"{np.shape(f.keypoints)}, but one instance has K={k} keypoints {names[:4]}"
+                f"{'...' if k > 4 else ''}; give labeled_instances one animal per item"
+            )
+
+
 def select(data, options: dict) -> EvalSet:
-    """Evenly spread labelled instances of the ``test`` split; train statistics for baselines."""
-    test = [f for f in data.labeled_frames("test") if f.visible().any()]
+    """Evenly spread labelled instances of the ``test`` split; train statistics for baselines.
+
+    Raises:
+        DataError: an instance's keypoints are not ``(K, 2)`` for the dataset's instance K.
+    """
+    names = _keypoint_names(data)
+    test = [f for f in _instances(data, "test") if f.visible().any()]
     test = evenly(test, options["max_test_instances"])
     if not test:
         return EvalSet([], unavailable="no labelled instance in the test split")
+    k = len(names) or int(np.shape(test[0].keypoints)[0])
+    train = [f for f in _instances(data, "train") if f.visible().any()]
+    _check_k(test, k, names, "test", getattr(data, "name", "") or "the dataset")
+    _check_k(train, k, names, "train", getattr(data, "name", "") or "the dataset")
     boxes = np.stack([f.bbox() for f in test])
-    train = [f for f in data.labeled_frames("train") if f.visible().any()]
     mean_rel = None
     if train:
         rel = _relative(
@@ -105,6 +143,12 @@ def select(data, options: dict) -> EvalSet:
             warnings.simplefilter("ignore", RuntimeWarning)
             mean_rel = np.nanmean(rel, axis=0)
     ids = [f"{f.source}/{f.instance}" if f.instance is not None else f.source for f in test]
+    own_ids = [getattr(f, "image_id", None) for f in test]
+    image_ids = (
+        np.array(own_ids, np.int64)
+        if all(i is not None for i in own_ids)
+        else _image_ids([f.source for f in test])
+    )
     return EvalSet(
         inputs=[
             {
@@ -120,16 +164,25 @@ def select(data, options: dict) -> EvalSet:
             "keypoints": np.stack([np.asarray(f.keypoints, np.float64) for f in test]),
             "visibility": np.stack([f.visible() for f in test]),
             "boxes": boxes,
+            "areas": np.array([_area(f, b) for f, b in zip(test, boxes)], np.float64),
+            "image_ids": image_ids,
+            "instances": [f.instance for f in test],
             "image_sizes": np.array([f.image_size for f in test], np.float64),
             "sigmas": data.oks_sigmas(),
-            "keypoint_names": list(data.keypoint_names),
+            "keypoint_names": names,
             "flip_pairs": data.left_right(),
             "train_mean_relative": mean_rel,
         },
         ids=ids,
-        dims={"N": len(test), "K": len(data.keypoint_names) or np.shape(test[0].keypoints)[0]},
+        dims={"N": len(test), "K": k},
         info={"test_instances": len(test), "train_instances": len(train)},
     )
+
+
+def _area(frame, box: np.ndarray) -> float:
+    """OKS object scale px²: the instance's own ``area``, else its box's w·h."""
+    area = getattr(frame, "area", None)
+    return float(box[2] * box[3]) if area is None else float(area)
 
 
 def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
@@ -138,8 +191,10 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
     Keys: ``pred`` (N, K, 2) px, ``scores`` (N, K) or None, ``gt`` (N, K, 2) px (NaN where not
     labelled), ``visibility`` (N, K), ``boxes`` (N, 4) px, ``areas`` (N,) px² (box w·h),
     ``pck_normaliser`` (N,) px (box's longer side or diagonal), ``sigmas`` (K,),
-    ``keypoint_names``, ``image_sizes`` (N, 2), ``image_ids`` (N,) int (inputs of one
-    ``source`` frame share an id: COCO's per-image matching for OKS AP).
+    ``keypoint_names``, ``image_sizes`` (N, 2), ``image_ids`` (N,) int (inputs of one image
+    share an id: COCO's per-image matching for OKS AP). ``areas`` are the instances' own
+    (COCO's annotation ``area``) where the dataset gives them, else box w·h; ``image_ids`` the
+    dataset's own (COCO's) when every input has one, else one per ``source`` frame.
     """
     t = evalset.truth
     boxes = t["boxes"]
@@ -157,12 +212,16 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "gt": t["keypoints"],
         "visibility": t["visibility"],
         "boxes": boxes,
-        "areas": boxes[:, 2] * boxes[:, 3],
+        "areas": np.asarray(t["areas"], np.float64)
+        if t.get("areas") is not None
+        else boxes[:, 2] * boxes[:, 3],
         "pck_normaliser": norm,
         "sigmas": t["sigmas"],
         "keypoint_names": t["keypoint_names"],
         "image_sizes": t["image_sizes"],
-        "image_ids": _image_ids([x["source"] for x in evalset.inputs]),
+        "image_ids": np.asarray(t["image_ids"], np.int64)
+        if t.get("image_ids") is not None
+        else _image_ids([x["source"] for x in evalset.inputs]),
     }
 
 
@@ -207,6 +266,9 @@ def smoke(seed: int = 0) -> EvalSet:
         "keypoints": kp,
         "visibility": np.full((n, k), 2),
         "boxes": boxes,
+        "areas": boxes[:, 2] * boxes[:, 3],
+        "image_ids": np.arange(n),
+        "instances": [None] * n,
         "image_sizes": np.full((n, 2), 48.0),
         "sigmas": np.full(k, 0.1),
         "keypoint_names": ["end_a", "middle", "end_b"],

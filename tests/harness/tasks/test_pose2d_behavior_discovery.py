@@ -135,9 +135,98 @@ def test_flip_pairs_and_sigmas_have_documented_defaults():
         (0, 1), (2, 3), (4, 5),
     ]  # fmt: skip
     assert left_right_pairs(COCO_PERSON_KEYPOINTS)[:2] == [(1, 2), (3, 4)]
+    legs = ["forelegL4", "forelegR4", "LED", "wingL", "wingR"]  # SLEAP flies13 style
+    assert left_right_pairs(legs) == [(0, 1), (3, 4)]
     data = _pose_data()
     assert data.left_right() == [] and data.oks_sigmas().tolist() == [0.1] * 3
     data.keypoint_names = list(COCO_PERSON_KEYPOINTS)
     assert data.oks_sigmas().tolist() == list(COCO_PERSON_SIGMAS)
     data.flip_pairs, data.sigmas = [(0, 1)], np.array([0.5] * 17)
     assert data.left_right() == [(0, 1)] and data.oks_sigmas()[0] == 0.5
+
+
+class TwoAnimals(KeypointDataset):
+    """Frames of two animals side by side (``a_*`` then ``b_*``), 2 keypoints each."""
+
+    name = "two"
+
+    def __init__(self, frames: dict):
+        super().__init__()
+        self.keypoint_names = ["a_left_ear", "a_right_ear", "b_left_ear", "b_right_ear"]
+        self.instance_keypoint_names = ["left_ear", "right_ear"]
+        self.frame_instances = ["a", "b"]
+        self.frames = frames
+
+    def labeled_frames(self, split):
+        return list(self.frames.get(split, []))
+
+
+def _two(i: int, split: str, b_missing: bool = False) -> LabeledFrame:
+    kp = np.array([[10.0 + i, 10.0], [20.0, 12.0], [40.0, 30.0 + i], [44.0, 36.0]])
+    if b_missing:
+        kp[2:] = np.nan
+    return LabeledFrame(f"{split}.mp4#{i}", kp, (64, 48), lambda: np.zeros((48, 64, 3), np.uint8),
+                        video=split, index=i)  # fmt: skip
+
+
+def test_labeled_instances_split_frames_per_animal_and_pose2d_uses_the_instance_k():
+    data = TwoAnimals(
+        {"train": [_two(i, "train") for i in range(3)],
+         "test": [_two(0, "test"), _two(1, "test", b_missing=True), _two(2, "test")]}
+    )  # fmt: skip
+    assert len(data.labeled_frames("test")) == 3  # frame-level, what discovery2d regresses
+    inst = data.labeled_instances("test")
+    assert [(f.source, f.instance) for f in inst] == [
+        ("test.mp4#0", "a"),
+        ("test.mp4#0", "b"),
+        ("test.mp4#1", "a"),
+        ("test.mp4#2", "a"),
+        ("test.mp4#2", "b"),
+    ]  # animal b has no labelled keypoint in frame 1: no instance
+    np.testing.assert_array_equal(inst[1].keypoints, [[40.0, 30.0], [44.0, 36.0]])
+    np.testing.assert_allclose(inst[1].box, box_from_keypoints(inst[1].keypoints, (64, 48)))
+    assert data.oks_sigmas().tolist() == [0.1, 0.1] and data.left_right() == [(0, 1)]
+    assert data.describe()["frame_instances"] == ["a", "b"]
+    options = dict(POSE.options)
+    ev = pose2d.select(data, options)
+    assert ev.dims == {"N": 5, "K": 2} and ev.truth["keypoint_names"] == ["left_ear", "right_ear"]
+    assert ev.ids[:2] == ["test.mp4#0/a", "test.mp4#0/b"]
+    assert ev.truth["instances"] == ["a", "b", "a", "a", "b"]
+    assert ev.truth["image_ids"].tolist() == [0, 0, 1, 2, 2]  # animals of one frame: one image
+    boxes = ev.truth["boxes"]
+    np.testing.assert_allclose(ev.truth["areas"], boxes[:, 2] * boxes[:, 3])
+    assert ev.info == {"test_instances": 5, "train_instances": 6}
+    base = pose2d.baseline_mean_pose(ev, None, 0)
+    POSE.prediction.validate(base, "baseline", dims=ev.dims)
+    rec = pose2d.evaluation(ev, base, options)
+    assert rec["gt"].shape == rec["pred"].shape == (5, 2, 2)
+    assert rec["image_ids"].tolist() == [0, 0, 1, 2, 2]
+    perfect = {"keypoints": ev.truth["keypoints"], "scores": np.ones((5, 2))}
+    from kpbench.metrics import pose2d as pm
+
+    assert pm.oks_ap(pose2d.evaluation(ev, perfect, options))[0] == pytest.approx(100.0)
+
+
+def test_pose2d_keeps_the_datasets_own_areas_and_image_ids():
+    frames = [_frame(i, "test", box=np.array([5.0, 5.0, 30.0, 20.0])) for i in range(3)]
+    for i, f in enumerate(frames):
+        f.area, f.image_id, f.instance = 100.0 + i, 7 if i < 2 else 9, str(i)
+    assert frames[0].object_area() == 100.0 and _frame(0, "x").area is None
+    data = Frames({"train": [_frame(0, "train")], "test": frames})
+    ev = pose2d.select(data, dict(POSE.options))
+    assert ev.truth["areas"].tolist() == [100.0, 101.0, 102.0]
+    assert ev.truth["image_ids"].tolist() == [7, 7, 9]
+    rec = pose2d.evaluation(ev, pose2d.baseline_mean_pose(ev, None, 0), dict(POSE.options))
+    assert rec["areas"].tolist() == [100.0, 101.0, 102.0] and rec["image_ids"].tolist() == [7, 7, 9]
+    # one frame without its own image id: every input falls back to one id per source frame
+    frames[2].image_id = None
+    assert pose2d.select(data, dict(POSE.options)).truth["image_ids"].tolist() == [0, 1, 2]
+
+
+def test_pose2d_refuses_an_instance_with_another_k():
+    data = _pose_data()
+    data.frames["test"].append(_frame(9, "test", kp=np.zeros((5, 2))))
+    with pytest.raises(
+        DataError, match=r"test instance test.mp4#9 has keypoints of shape \(5, 2\).*K=3"
+    ):
+        pose2d.select(data, dict(POSE.options))

@@ -131,6 +131,19 @@ def save_predictions(run_dir, evalset: EvalSet, prediction: dict):
     return path
 
 
+def _write_artifacts(task, evalset: EvalSet, prediction: dict, scored: dict | None, ctx) -> None:
+    """``predictions.npz`` always; plus the task's own formats (``TaskSpec.write_predictions``)
+    when it has them and the inputs have truth. A task file named ``predictions`` takes that
+    artifact key, and the npz becomes ``prediction_arrays``."""
+    arrays = save_predictions(ctx.run_dir, evalset, prediction)
+    extra = {}
+    if task.write_predictions is not None and scored is not None:
+        extra = dict(task.write_predictions(scored, ctx.run_dir))
+    ctx.add_artifact("prediction_arrays" if "predictions" in extra else "predictions", arrays)
+    for key, path in extra.items():
+        ctx.add_artifact(key, path)
+
+
 def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, seed: int) -> dict:
     """Score one method on the inputs ``task.select`` chose; return the record's evaluation parts.
 
@@ -167,11 +180,12 @@ def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, s
         return record
     prediction = method.predict(evalset.inputs, ctx)
     check_prediction(task, prediction, evalset, f"method {getattr(method, 'name', '')}".strip())
+    scored = None if evalset.unavailable else task.evaluation(evalset, prediction, options)
     if getattr(ctx, "is_main", True) and getattr(ctx, "run_dir", None) is not None:
-        ctx.add_artifact("predictions", save_predictions(ctx.run_dir, evalset, prediction))
-    if evalset.unavailable:
+        _write_artifacts(task, evalset, prediction, scored, ctx)
+    if scored is None:
         return record
-    record["metrics"] = score(metric_specs, task.evaluation(evalset, prediction, options))
+    record["metrics"] = score(metric_specs, scored)
     for name, baseline in task.baselines.items():
         guess = baseline(evalset, prediction, seed)
         if guess is None:  # the baseline cannot be formed from this data (said in selection)

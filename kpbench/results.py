@@ -273,20 +273,30 @@ def write_record(path: Path, rec: dict) -> Path:
         TypeError: a value is not JSON-serialisable; ``path`` is left as it was.
     """
     validate_record(rec)
+    try:
+        return write_json(path, rec)
+    except TypeError as exc:
+        raise TypeError(f"{path}: record not written ({exc})") from exc
+
+
+def write_json(path: Path, obj) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (temporary file, fsync, rename).
+
+    NaN and inf become ``null``; missing folders are created. A value that is not
+    JSON-serialisable raises ``TypeError`` and leaves ``path`` as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_jsonable(rec), f, indent=2, allow_nan=False)
+            json.dump(_jsonable(obj), f, indent=2, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, TypeError):
-            raise TypeError(f"{path}: record not written ({exc})") from exc
         raise
     return path
 

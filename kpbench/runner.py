@@ -271,7 +271,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     stage = "build"
     t0 = time.perf_counter()
     try:
-        method = build_method(mspec, config, data)
+        method = build_method(mspec, config, data, evalset.dims.get("K"))
         if method.model is not None:
             method.model.to(device)
         record["params"] = timing.count_params(method.model)
@@ -342,12 +342,16 @@ def build_dataset(dspec, data_dir, options: dict):
         raise
 
 
-def build_method(mspec, config: dict, data=None):
-    """Build a method from its spec and check it keeps the contract the spec declares."""
+def build_method(mspec, config: dict, data=None, num_keypoints: int | None = None):
+    """Build a method from its spec and check it keeps the contract the spec declares.
+
+    ``num_keypoints``: the K of the task's evaluation inputs (one instance's keypoints for
+    ``pose2d``); None falls back to the dataset's keypoint names.
+    """
     from kpbench.errors import PluginError
     from kpbench.method import Method, TrainableMethod
 
-    num_keypoints = len(getattr(data, "keypoint_names", []) or []) or None
+    num_keypoints = num_keypoints or len(getattr(data, "keypoint_names", []) or []) or None
     method = mspec.build(config, num_keypoints=num_keypoints)
     if not isinstance(method, Method):
         raise PluginError(

@@ -58,6 +58,11 @@ class TaskSpec:
         smoke: ``smoke(seed) -> EvalSet``: a few synthetic inputs with ground truth, made in
             memory, for the conformance suite (a method must predict valid outputs on them).
         protocol: the evaluation protocol in words (for ``kpbench info TASK`` and records).
+        write_predictions: ``write_predictions(evaluation, folder) -> {artifact key: path}``:
+            the prediction (and its ground truth) in the formats the task's users already load
+            (``pose2d``: COCO keypoint results JSON), written atomically under the run's
+            folder from the ``evaluation`` record; a file under the key ``predictions`` takes
+            that key (the npz is then ``prediction_arrays``). None: the npz only.
     """
 
     name: str
@@ -74,6 +79,7 @@ class TaskSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     smoke: Callable[..., Any] | None = None
     protocol: str = ""
+    write_predictions: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name)

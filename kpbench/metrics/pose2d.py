@@ -112,24 +112,25 @@ def rmse_px(ev: Pose2dEvaluation) -> tuple[float, dict]:
     }
 
 
-def coco_objects(ev: Pose2dEvaluation):
-    """The record as in-memory pycocotools objects: ``(coco_gt, coco_dt)``.
+def coco_dicts(ev: Pose2dEvaluation, keypoint_names=None) -> tuple[dict, list[dict]]:
+    """The record as COCO documents: ``(ground truth dataset, keypoint results)``.
 
-    Images: one per distinct ``image_ids`` value when the record has them (inputs of one frame
-    share an image, so COCO's per-image matching applies), else one per instance (every
-    prediction can only match its own instance). Sizes from ``image_sizes``.
+    Images: one per distinct ``image_ids`` value (the dataset's own ids, e.g. COCO's, or one
+    int per source frame), so inputs of one frame share an image and COCO's per-image
+    matching applies; without ``image_ids``, one image per instance (1..N). Sizes from
+    ``image_sizes``.
 
     Ground truth: one annotation per instance with at least one labelled keypoint: keypoints
     ``[x, y, v]`` (``0, 0, 0`` where not labelled), ``area`` = ``areas``, ``bbox`` = ``boxes``,
-    ``iscrowd`` 0, ``num_keypoints``, category 1. Detections: the predicted keypoints with
-    ``v = 1`` each and score = mean of ``scores`` (1.0 when None), for the same instances.
+    ``iscrowd`` 0, ``num_keypoints``, category 1 (named keypoints when ``keypoint_names``).
+    Results (COCO's keypoint results format, what ``COCO.loadRes`` reads): the predicted
+    keypoints ``[x, y, s]`` with ``s`` the keypoint's score (1 when ``scores`` is None) and the
+    instance score = mean of its keypoint scores, for the same instances.
 
     Instances with no labelled keypoint are left out on both sides: COCOeval would ignore their
     ground truth, and a top-down prediction for them (an unmatched detection) would count as a
     false positive, so GT-as-prediction would not score AP 100.
     """
-    from pycocotools.coco import COCO
-
     pred, gt, labelled = _arrays(ev)
     n, k = labelled.shape
     vis = np.asarray(ev["visibility"])
@@ -138,7 +139,6 @@ def coco_objects(ev: Pose2dEvaluation):
     sizes = np.asarray(ev["image_sizes"], np.float64).reshape(n, 2)
     ids = ev.get("image_ids")
     ids = np.arange(1, n + 1) if ids is None else np.asarray(ids).reshape(n)
-    image_of = {key: i + 1 for i, key in enumerate(dict.fromkeys(ids.tolist()))}
     scores = ev.get("scores")
     scores = np.ones((n, k)) if scores is None else np.asarray(scores, np.float64).reshape(n, k)
     images: dict[int, dict] = {}
@@ -146,8 +146,10 @@ def coco_objects(ev: Pose2dEvaluation):
     for i in range(n):
         if not labelled[i].any():
             continue
-        image = image_of[ids[i].item()]
-        images.setdefault(image, {"id": image, "width": sizes[i, 0], "height": sizes[i, 1]})
+        image = int(ids[i])
+        images.setdefault(
+            image, {"id": image, "width": int(sizes[i, 0]), "height": int(sizes[i, 1])}
+        )
         v = np.where(labelled[i], np.clip(vis[i], 1, 2), 0)
         g = np.where(labelled[i, :, None], gt[i], 0.0)
         anns.append(
@@ -166,19 +168,52 @@ def coco_objects(ev: Pose2dEvaluation):
             {
                 "image_id": image,
                 "category_id": 1,
-                "keypoints": np.column_stack([pred[i], np.ones(k)]).ravel().tolist(),
+                "keypoints": np.column_stack([pred[i], scores[i]]).ravel().tolist(),
                 "score": float(np.mean(scores[i])),
             }
         )
     if not anns:
         raise ValueError("pose2d evaluation: no instance with a labelled keypoint to score")
+    names = list(keypoint_names or ev.get("keypoint_names") or [f"keypoint_{j}" for j in range(k)])
+    gt_doc = {
+        "images": list(images.values()),
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "instance", "keypoints": names}],
+    }
+    return gt_doc, dets
+
+
+def write_coco(ev: Pose2dEvaluation, folder) -> dict:
+    """Write the record as COCO files (atomically), for pycocotools and every COCO-style tool.
+
+    ``predictions.coco.json``: COCO keypoint results (``COCO.loadRes`` reads it), image ids the
+    dataset's own (COCO's for a COCO json; one int per source frame otherwise);
+    ``ground_truth.coco.json``: the matching ground truth (images, annotations, the keypoint
+    category), so ``COCOeval`` with the dataset's sigmas reproduces ``oks_ap``.
+
+    Returns:
+        ``{"predictions": path, "ground_truth": path}``.
+    """
+    from pathlib import Path
+
+    from kpbench.results import write_json
+
+    gt_doc, dets = coco_dicts(ev)
+    folder = Path(folder)
+    return {
+        "predictions": write_json(folder / "predictions.coco.json", dets),
+        "ground_truth": write_json(folder / "ground_truth.coco.json", gt_doc),
+    }
+
+
+def coco_objects(ev: Pose2dEvaluation):
+    """The record as in-memory pycocotools objects ``(coco_gt, coco_dt)`` (:func:`coco_dicts`)."""
+    from pycocotools.coco import COCO
+
+    gt_doc, dets = coco_dicts(ev)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = {
-            "images": list(images.values()),
-            "annotations": anns,
-            "categories": [{"id": 1, "name": "instance"}],
-        }
+        coco_gt.dataset = gt_doc
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(dets)
     return coco_gt, coco_dt

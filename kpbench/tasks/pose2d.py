@@ -299,6 +299,7 @@ def kpbench_tasks():
                 "paper": {},
             },
             smoke=smoke,
+            write_predictions=pm.write_coco,
             protocol=(
                 "top-down with the annotated (or keypoint-extent) boxes; up to "
                 "{max_test_instances} labelled test-split instances, spread evenly; PCK "

@@ -25,7 +25,17 @@ Splits, with ``f = test_fraction``:
   images are ``"train"`` and the rest ``"test"`` (all persons of one image stay together).
 
 Tasks: ``discovery2d`` and ``alignment`` when a video is readable, ``pose2d`` when labelled
-keypoints exist. Every label source must name the same keypoints.
+keypoints exist. Every label source must name the same keypoints (and the same animals).
+
+Instances (``pose2d``): :meth:`~VideoFolderDataset.labeled_frames` is frame-level (several
+animals side by side, ``<track>_<node>``, as ``discovery2d`` regresses them);
+``labeled_instances`` gives one :class:`LabeledFrame` per animal of a multi-animal SLEAP file
+(instance = the track name, ``animal<i>`` untracked) or DeepLabCut multi-animal project (instance
+= the individual; unique bodyparts belong to no animal), with K = one animal's nodes
+(``instance_keypoint_names``), the box from its keypoints' extent and animals with no labelled
+node in a frame left out; one per COCO annotation (instance = the annotation id, with COCO's
+``bbox``, visibility, ``area`` and ``image_id``; crowd annotations listed in
+``notes["ignored"]``); one per frame of a single-animal file.
 """
 
 from __future__ import annotations
@@ -146,8 +156,8 @@ class VideoFolderDataset(KeypointDataset):
         still_dirs = {img.parent for s in still_sets for img in s.images}
         tracks = [t for p in found.slp for t in lab.read_slp(p)]
         self._check_names(
-            [(s.label_file, s.names, s.skeleton) for s in still_sets if len(s.images)]
-            + [(t.label_file, t.names, t.skeleton) for t in tracks]
+            [(s.label_file, s.names, s.skeleton, _layout(s)) for s in still_sets if len(s.images)]
+            + [(t.label_file, t.names, t.skeleton, _layout(t)) for t in tracks]
         )
         candidates = [v for v in found.videos if v not in still_dirs]
         readers = self._open(candidates, max_videos)
@@ -160,6 +170,7 @@ class VideoFolderDataset(KeypointDataset):
         for msg in (m for s in still_sets for m in s.skipped):
             log.warning("video dataset: skipped %s", msg)
             self._skipped.append(msg)
+        found.ignored += [m for s in still_sets for m in s.ignored]
         if not readers and not self._stills:
             detail = f" (skipped: {'; '.join(self._skipped)})" if self._skipped else ""
             raise DataError(f"no readable video or labelled image in {self.root}{detail}; {HINT}")
@@ -189,18 +200,31 @@ class VideoFolderDataset(KeypointDataset):
         log.warning("video dataset: skipped %s", msg)
         self._skipped.append(msg)
 
-    def _check_names(self, sources: list[tuple[Path, list[str], list[tuple[int, int]]]]) -> None:
+    def _check_names(self, sources: list[tuple[Path, list[str], list, _Layout]]) -> None:
+        """Every label source names the same keypoints and lays out the same animals; sets
+        ``keypoint_names``, ``skeleton`` and the per-animal layout (``frame_instances``,
+        ``instance_keypoint_names``) from them."""
         if not sources:
             return
         first, self.keypoint_names = sources[0][0], list(sources[0][1])
-        for path, names, skeleton in sources:
+        first_layout = sources[0][3]
+        for path, names, skeleton, layout in sources:
             if names != self.keypoint_names:
                 raise DataError(
                     f"label files disagree on keypoint names: {first} has {self.keypoint_names}, {path} has {names}; "
                     "keep label files of one skeleton in a data folder"
                 )
+            if layout != first_layout:
+                say = lambda lay: f"animals {list(lay[0])}" if lay else "one animal"  # noqa: E731
+                raise DataError(
+                    f"label files disagree on the animals in a frame: {first} labels {say(first_layout)}, "
+                    f"{path} labels {say(layout)}; keep label files of one kind in a data folder"
+                )
             if skeleton and not self.skeleton:
                 self.skeleton = [tuple(e) for e in skeleton]
+        if first_layout is not None:
+            self.frame_instances = list(first_layout[0])
+            self.instance_keypoint_names = list(first_layout[1])
 
     def _open(self, paths: list[Path], max_videos: int | None) -> list[VideoReader]:
         readers: list[VideoReader] = []
@@ -295,13 +319,19 @@ class VideoFolderDataset(KeypointDataset):
             kp = s.keypoints[i]
             if np.isnan(kp).all():
                 continue
-            ann = s.ids[i]
+            ann, area = s.row("ids", i), s.row("areas", i)
+            image_id = s.row("image_ids", i)
             frame = LabeledFrame(
-                source=self._rel(img) + (f"#ann{ann}" if ann is not None else ""),
+                source=self._rel(img),
                 keypoints=kp.astype(np.float32),
                 image_size=s.sizes[i],
                 load=lambda p=img: _load_image(p),
                 video=img.parent.name if s.label_file.suffix.lower() in (".h5", ".csv") else None,
+                visibility=s.row("visibility", i),
+                box=s.row("boxes", i),
+                instance=None if ann is None else str(ann),
+                area=None if area is None else float(area),
+                image_id=None if image_id is None else int(image_id),
             )
             out.append(("train" if str(img) in train else "test", frame))
         return out
@@ -318,6 +348,7 @@ class VideoFolderDataset(KeypointDataset):
             "video_frames": sum(len(v.frame_range) for v in items),
             "labeled_video_frames": labelled,
             "labeled_stills": sum(1 for s, _ in self._stills if s == split),
+            "labeled_instances": len(self.labeled_instances(split)),
         }
 
     # -- the KeypointDataset interface --------------------------------------------------------------
@@ -326,8 +357,21 @@ class VideoFolderDataset(KeypointDataset):
         return [v for v in self._items if split is None or v.split == split]
 
     def labeled_frames(self, split: str) -> Sequence[LabeledFrame]:
-        """Labelled frames of the videos' ``split`` segments, then the labelled stills of ``split``."""
+        """Labelled frames of the videos' ``split`` segments, then the labelled stills of ``split``.
+
+        Frame-level: with several animals (SLEAP tracks, DeepLabCut individuals) every animal's
+        keypoints side by side; :meth:`labeled_instances` (``pose2d``) splits them per animal.
+        """
         return list(super().labeled_frames(split)) + [f for s, f in self._stills if s == split]
+
+
+_Layout = tuple[tuple[str, ...], tuple[str, ...]] | None
+
+
+def _layout(labels) -> _Layout:
+    """``(animals, nodes)`` of a label source with several animals side by side, else None."""
+    animals = getattr(labels, "animals", None)
+    return None if not animals else (tuple(animals), tuple(labels.nodes))
 
 
 def build(

@@ -2,7 +2,8 @@
 
 :func:`read_dlc_config` reads the keypoint names and skeleton, :func:`read_dlc_table` one label
 table (``.csv`` or ``.h5``, single- or multi-animal, either row-index style), and
-:func:`read_dlc_project` both over a project's ``labeled-data/`` folders, as labelled stills.
+:func:`read_dlc_project` both over a project's ``labeled-data/`` folders, as labelled stills
+(multi-animal projects with their individuals, so a dataset can split a frame per animal).
 Pixels are ``(x, y)`` with NaN where a point is not labelled; a malformed file raises
 :class:`~kpbench.errors.DataError` naming it. pandas and yaml are imported on first use.
 """
@@ -43,6 +44,13 @@ def read_dlc_config(path: Path) -> tuple[list[str], list[tuple[int, int]]]:
     Returns:
         ``(names, skeleton)``: keypoint names and pairs of keypoint indices.
     """
+    names, skeleton, _ = _read_config(path)
+    return names, skeleton
+
+
+def _read_config(path: Path):
+    """:func:`read_dlc_config` plus the animal layout: ``(individuals, multianimalbodyparts)``
+    of a multi-animal project, else None."""
     import yaml
 
     try:
@@ -72,13 +80,13 @@ def read_dlc_config(path: Path) -> tuple[list[str], list[tuple[int, int]]]:
             for a, b in pairs
             if f"{ind}_{a}" in index and f"{ind}_{b}" in index
         ]
-        return names, skeleton
+        return names, skeleton, ([str(i) for i in inds], [str(p) for p in parts])
     parts = cfg.get("bodyparts")
     if not isinstance(parts, list) or not parts:
         raise DataError(f"{path}: 'bodyparts' must be a non-empty list of keypoint names")
     names = [str(p) for p in parts]
     index = {n: k for k, n in enumerate(names)}
-    return names, [(index[a], index[b]) for a, b in pairs if a in index and b in index]
+    return names, [(index[a], index[b]) for a, b in pairs if a in index and b in index], None
 
 
 def _read_dlc_csv(path: Path):
@@ -119,6 +127,13 @@ def read_dlc_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
         keypoint names (``<individual>_<bodypart>`` with 4 levels) and ``(N, K, 2)`` float32 px
         with NaN where not labelled.
     """
+    images, keys, keypoints = _read_table(path)
+    return images, ["_".join(k) for k in keys], keypoints
+
+
+def _read_table(path: Path) -> tuple[list[str], list[tuple[str, ...]], np.ndarray]:
+    """:func:`read_dlc_table` with each keypoint's column key: ``(bodypart,)`` or
+    ``(individual, bodypart)``."""
     import pandas as pd
 
     if path.suffix.lower() == ".h5":
@@ -153,7 +168,6 @@ def read_dlc_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             f"{path}: the 'coords' header level must hold 'x' and 'y', found {sorted(coords)}"
         )
     keys = list(dict.fromkeys(tuple(map(str, c[:-1])) for c in cols))
-    names = ["_".join(k) for k in keys]
     table = df.set_axis(pd.MultiIndex.from_tuples([tuple(map(str, c)) for c in cols]), axis=1)
     try:
         xy = [table.loc[:, [(*k, "x"), (*k, "y")]].to_numpy(dtype=np.float64) for k in keys]
@@ -166,7 +180,17 @@ def read_dlc_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
         images = ["/".join(map(str, i)) for i in df.index]
     else:
         images = [str(i).replace("\\", "/") for i in df.index]
-    return images, names, keypoints
+    return images, keys, keypoints
+
+
+def _table_layout(keys: list[tuple[str, ...]]) -> tuple[list[str], list[str]] | None:
+    """``(individuals, bodyparts)`` of a 4-level table's column keys (the ``single``
+    individual of unique bodyparts is no animal), or None for a single-animal table."""
+    if not keys or len(keys[0]) != 2:
+        return None
+    animals = list(dict.fromkeys(i for i, _ in keys if i != "single"))
+    parts = list(dict.fromkeys(p for i, p in keys if i != "single"))
+    return (animals, parts) if animals else None
 
 
 def _dlc_tables(folder: Path) -> list[Path]:
@@ -186,6 +210,11 @@ def read_dlc_project(root: Path) -> list[Stills]:
     Without a ``config.yaml`` the keypoint names come from the tables. Bodyparts in the config
     but absent from a table are NaN; bodyparts in a table but not in the config are an error.
 
+    Multi-animal projects (``multianimalproject: true``, or tables with an ``individuals``
+    level) set ``animals`` (the individuals) and ``nodes`` (``multianimalbodyparts``) on each
+    :class:`Stills`: keypoints are ``individuals × bodyparts`` animal-major, then the unique
+    bodyparts (``single_<part>``), which belong to no animal.
+
     Args:
         root: the project folder (the parent of ``labeled-data/``).
 
@@ -193,11 +222,20 @@ def read_dlc_project(root: Path) -> list[Stills]:
         One :class:`Stills` per label table.
     """
     config = root / "config.yaml"
-    cfg_names, skeleton = read_dlc_config(config) if config.is_file() else (None, [])
+    cfg_names, skeleton, layout = _read_config(config) if config.is_file() else (None, [], None)
     out: list[Stills] = []
     for folder in sorted(p for p in (root / "labeled-data").iterdir() if p.is_dir()):
         for table in _dlc_tables(folder):
-            rel, names, kp = read_dlc_table(table)
+            rel, keys, kp = _read_table(table)
+            names = ["_".join(k) for k in keys]
+            animals = layout if cfg_names is not None else _table_layout(keys)
+            if cfg_names is None and animals is not None:  # animal-major grid, unique parts last
+                inds, parts = animals
+                grid = [f"{i}_{p}" for i in inds for p in parts]
+                full_names = grid + [n for n in names if n not in grid]
+                full = np.full((len(kp), len(full_names), 2), np.nan, np.float32)
+                full[:, [full_names.index(n) for n in names]] = kp
+                kp, names = full, full_names
             if cfg_names is not None:
                 extra = [n for n in names if n not in cfg_names]
                 if extra:
@@ -208,6 +246,8 @@ def read_dlc_project(root: Path) -> list[Stills]:
                 full[:, [cfg_names.index(n) for n in names]] = kp
                 kp, names = full, list(cfg_names)
             st = Stills(table, [], [], kp, names, skeleton if cfg_names is not None else [])
+            if animals is not None:
+                st.animals, st.nodes = list(animals[0]), list(animals[1])
             keep = []
             for row, r in enumerate(rel):
                 image = root / r

@@ -37,6 +37,17 @@ class Stills:
         skeleton: pairs of keypoint indices.
         ids: ``N`` annotation ids (COCO), or None per row (one label row per image).
         skipped: ``"file: reason"`` for rows left out (image missing or unreadable).
+        boxes: ``N`` instance boxes ``(x, y, w, h)`` px (COCO's ``bbox``), None per row (or an
+            empty list) to derive them from the keypoints.
+        visibility: ``N`` ``(K,)`` int COCO visibilities (0/1/2), None per row (or empty) to
+            derive them from NaN.
+        areas: ``N`` object areas px² (COCO's ``area``), None per row (or empty): box w·h.
+        image_ids: ``N`` the format's own image ids (COCO's ``image_id``), None per row (or empty).
+        ignored: ``"file: reason"`` for annotations deliberately left out (COCO crowd regions).
+        animals: names of the animals whose keypoints sit side by side in each row (DeepLabCut
+            multi-animal individuals), or None when a row is one instance.
+        nodes: one animal's keypoint names when ``animals`` is set (``names`` starts with
+            ``animals × nodes``, animal-major; keypoints after them belong to no animal).
     """
 
     label_file: Path
@@ -47,6 +58,18 @@ class Stills:
     skeleton: list[tuple[int, int]]
     ids: list[int | None] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    boxes: list[np.ndarray | None] = field(default_factory=list)
+    visibility: list[np.ndarray | None] = field(default_factory=list)
+    areas: list[float | None] = field(default_factory=list)
+    image_ids: list[int | None] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    animals: list[str] | None = None
+    nodes: list[str] | None = None
+
+    def row(self, key: str, i: int):
+        """Row ``i`` of the optional per-row list ``key`` (None where the list is empty)."""
+        values = getattr(self, key)
+        return values[i] if i < len(values) else None
 
 
 @dataclass
@@ -60,6 +83,9 @@ class TrackLabels:
         frames: sorted indices of the labelled frames.
         names: the ``K`` keypoint names (``<track>_<node>`` when there are several animals).
         skeleton: pairs of keypoint indices.
+        animals: with several animals, their names in keypoint order (SLEAP track names, or
+            ``animal<i>`` for untracked instances); None for one animal.
+        nodes: one animal's keypoint names (the skeleton's nodes).
     """
 
     label_file: Path
@@ -68,6 +94,8 @@ class TrackLabels:
     frames: np.ndarray
     names: list[str]
     skeleton: list[tuple[int, int]]
+    animals: list[str] | None = None
+    nodes: list[str] = field(default_factory=list)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -94,8 +122,9 @@ def read_slp(path: Path) -> list[TrackLabels]:
     """User-labelled keypoints of a SLEAP ``.slp`` file, one :class:`TrackLabels` per video.
 
     Only frames with user (human) instances count as labelled; predicted instances in other
-    frames are ignored. Several animals are flattened into ``tracks × nodes`` keypoints named
-    ``<track>_<node>`` (``animal<i>_<node>`` for untracked instances).
+    frames are ignored. Several animals are laid side by side into ``tracks × nodes`` keypoints
+    named ``<track>_<node>`` (``animal<i>_<node>`` for untracked instances), with the animals'
+    names in ``animals`` so a reader can split a frame per animal again.
 
     Args:
         path: the ``.slp`` file.
@@ -138,9 +167,13 @@ def read_slp(path: Path) -> list[TrackLabels]:
             names = [f"{t}_{n}" for t in tracks[:n_animals] for n in nodes]
         skeleton = [(a * n_nodes + i, a * n_nodes + j) for a in range(n_animals) for i, j in edges]
         kp = arr.reshape(len(arr), n_animals * n_nodes, 2).astype(np.float32)
+        animals = None if n_animals == 1 else list(tracks[:n_animals])
         out.append(
-            TrackLabels(path, _slp_video_name(video), kp, np.asarray(frames), names, skeleton)
-        )
+            TrackLabels(
+                path, _slp_video_name(video), kp, np.asarray(frames), names, skeleton,
+                animals, list(nodes),
+            )
+        )  # fmt: skip
     return out
 
 
@@ -156,8 +189,12 @@ def _coco_image(path: Path, file_name: str) -> Path | None:
 def read_coco(path: Path) -> Stills:
     """Person (or any category) keypoints of a COCO keypoints json: one still per annotation.
 
-    Annotations with no labelled keypoint are left out; ``v = 0`` points are NaN. The skeleton
-    is converted from COCO's 1-based to 0-based indices.
+    Each row keeps COCO's own data: ``bbox`` as its box, the visibilities ``v`` (0 not labelled,
+    1 labelled but occluded, 2 visible; ``v = 0`` points are NaN, ``v = 1`` points kept), the
+    annotation's ``area``, its ``id`` and ``image_id``. Annotations with no labelled keypoint are
+    left out; crowd annotations (``iscrowd = 1``) are left out and listed in ``ignored``: COCO's
+    keypoint evaluation treats crowd regions as ignore regions, never as instances to predict. The
+    skeleton is converted from COCO's 1-based to 0-based indices.
 
     Args:
         path: the json file.
@@ -204,6 +241,12 @@ def read_coco(path: Path) -> Stills:
             raise DataError(
                 f"{path}: annotation {ann.get('id')} has non-numeric keypoints"
             ) from None
+        if ann.get("iscrowd", 0):
+            st.ignored.append(
+                f"{path.name}: annotation {ann.get('id')} (image_id {ann.get('image_id')}) is a "
+                "crowd region (iscrowd=1): COCO's evaluation ignores crowd regions"
+            )
+            continue
         if not (arr[:, 2] > 0).any():
             continue
         image = images.get(ann.get("image_id"))
@@ -226,9 +269,32 @@ def read_coco(path: Path) -> Stills:
         st.images.append(file)
         st.sizes.append(size)
         st.ids.append(ann.get("id"))
+        st.visibility.append(np.clip(arr[:, 2], 0, 2).astype(np.int64))
+        st.boxes.append(_coco_number(path, ann, "bbox", (4,)))
+        st.areas.append(_coco_number(path, ann, "area", ()))
+        st.image_ids.append(ann.get("image_id"))
     if rows:
         st.keypoints = np.stack(rows).astype(np.float32)
     return st
+
+
+def _coco_number(path: Path, ann: dict, key: str, shape: tuple):
+    """An annotation's ``bbox`` (4 floats, w and h > 0) or ``area`` (a float > 0), or None where
+    it is absent or not positive (then derived from the keypoints)."""
+    value = ann.get(key)
+    if value is None:
+        return None
+    try:
+        arr = np.asarray(value, np.float64).reshape(shape)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{path}: annotation {ann.get('id')} has a malformed {key!r} {value!r} "
+            f"({'[x, y, w, h]' if shape else 'a number'} expected)"
+        ) from None
+    size = arr[2:] if shape else arr
+    if not np.isfinite(arr).all() or (size <= 0).any():
+        return None
+    return arr if shape else float(arr)
 
 
 def sniff_csv(path: Path) -> str:

@@ -219,22 +219,31 @@ def render(
         )
 
 
-def _write_slp(path: Path, video: Path, keypoints: np.ndarray, track: str) -> None:
+def _write_slp(path: Path, video: Path, keypoints: np.ndarray, track) -> None:
+    """Write user-labelled keypoints as a SLEAP file: ``(T, K, 2)`` px of one animal on track
+    ``track``, or ``(T, A, K, 2)`` of ``A`` animals on tracks ``track`` (a list of ``A`` names).
+    An animal whose keypoints in a frame are all NaN has no instance there."""
     import sleap_io as sio
 
+    kp = np.asarray(keypoints, np.float64)
+    tracks = [track] if isinstance(track, str) else list(track)
+    kp = kp[:, None] if kp.ndim == 3 else kp
+    if kp.shape[1] != len(tracks):
+        raise ValueError(f"{kp.shape[1]} animals in keypoints but {len(tracks)} track names")
     skeleton = sio.Skeleton(list(KEYPOINTS), list(EDGES))
     vid = sio.Video(filename=str(video), open_backend=False)
-    trk = sio.Track(name=track)
-    frames = [
-        sio.LabeledFrame(
-            video=vid,
-            frame_idx=t,
-            instances=[sio.Instance.from_numpy(kp, skeleton=skeleton, track=trk)],
-        )
-        for t, kp in enumerate(keypoints)
-    ]
+    trks = [sio.Track(name=t) for t in tracks]
+    frames = []
+    for t, animals in enumerate(kp):
+        insts = [
+            sio.Instance.from_numpy(a, skeleton=skeleton, track=trk)
+            for a, trk in zip(animals, trks)
+            if not np.isnan(a).all()
+        ]
+        if insts:
+            frames.append(sio.LabeledFrame(video=vid, frame_idx=t, instances=insts))
     sio.save_slp(
-        sio.Labels(labeled_frames=frames, videos=[vid], skeletons=[skeleton], tracks=[trk]),
+        sio.Labels(labeled_frames=frames, videos=[vid], skeletons=[skeleton], tracks=trks),
         str(path),
         verbose=False,
     )

@@ -41,7 +41,11 @@ def test_synthetic_clip_loads_with_splits_and_truth(pen_clip):
         "video_frames": 15,
         "labeled_video_frames": 15,
         "labeled_stills": 0,
+        "labeled_instances": 15,
     }
+    # one pen per frame: the pose2d instances are the frames themselves
+    assert data.frame_instances is None and data.per_instance_keypoint_names() == list(KEYPOINTS)
+    assert [f.source for f in data.labeled_instances("test")] == [f.source for f in score]
     assert data.describe()["videos"] == {"test": 1, "train": 1}
 
 
@@ -190,14 +194,17 @@ def test_stills_split_by_image_and_served_with_videos(pen_copy, write_image):
     (pen_copy / "annotations" / "stills.json").write_text(json.dumps(doc))
     data = build(pen_copy, test_fraction=0.4)
     stills = {s: [f for f in data.labeled_frames(s) if f.index is None] for s in ("train", "test")}
-    assert [f.source for f in stills["train"]] == [
-        "images/im0.png#ann10",
-        "images/im0.png#ann15",
-        "images/im1.png#ann11",
-        "images/im1.png#ann16",
-        "images/im2.png#ann12",
+    assert [(f.source, f.instance, f.image_id) for f in stills["train"]] == [
+        ("images/im0.png", "10", 0),
+        ("images/im0.png", "15", 0),
+        ("images/im1.png", "11", 1),
+        ("images/im1.png", "16", 1),
+        ("images/im2.png", "12", 2),
     ]
-    assert [f.source for f in stills["test"]] == ["images/im3.png#ann13", "images/im4.png#ann14"]
+    assert [(f.source, f.instance) for f in stills["test"]] == [
+        ("images/im3.png", "13"),
+        ("images/im4.png", "14"),
+    ]
     assert stills["test"][0].load().shape == (30, 40, 3) and stills["test"][0].image_size == (
         40,
         30,
@@ -226,3 +233,151 @@ def test_plugin_record_and_light_import():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# -- pose2d instances ------------------------------------------------------------------------------
+def _two_pens(folder) -> np.ndarray:
+    """Rewrite ``folder/pen.slp`` with two tracks: ``pen`` (the truth) and ``ghost`` (the truth
+    moved 20 px right, absent in frames 50..59); returns the ``(60, 2, 4, 2)`` keypoints."""
+    from kpbench_plugins.video.synth import _write_slp
+
+    truth = np.stack([f.keypoints for f in render("pen", 0, **TINY)]).astype(np.float64)
+    both = np.stack([truth, truth + [20.0, 0.0]], axis=1)
+    both[50:, 1] = np.nan
+    both[45, 1, 0] = np.nan  # one unlabelled node of the ghost
+    _write_slp(folder / "pen.slp", folder / "pen.mp4", both, ["pen", "ghost"])
+    return both
+
+
+def test_two_track_slp_gives_one_instance_per_animal(pen_copy):
+    from kpbench.dataset import box_from_keypoints
+    from kpbench.tasks import pose2d
+
+    both = _two_pens(pen_copy)
+    data = build(pen_copy, test_fraction=0.25)
+    assert data.keypoint_names == [f"{t}_{n}" for t in ("pen", "ghost") for n in KEYPOINTS]
+    assert data.frame_instances == ["pen", "ghost"]
+    assert data.per_instance_keypoint_names() == list(KEYPOINTS)
+    assert len(data.labeled_frames("test")) == 15  # frame-level (discovery2d) unchanged
+    inst = data.labeled_instances("test")
+    # frames 45..49 hold both animals, 50..59 only the pen
+    assert [(f.index, f.instance) for f in inst[:3]] == [(45, "pen"), (45, "ghost"), (46, "pen")]
+    assert len(inst) == 5 * 2 + 10 and {f.instance for f in inst[10:]} == {"pen"}
+    ghost = inst[1]
+    np.testing.assert_allclose(ghost.keypoints, both[45, 1], atol=1e-4)
+    assert ghost.visible().tolist() == [0, 2, 2, 2] and ghost.source == "pen.mp4#45"
+    np.testing.assert_allclose(ghost.bbox(), box_from_keypoints(both[45, 1], (96, 96)), atol=1e-4)
+    assert data.notes["splits"]["test"]["labeled_instances"] == 20
+    ev = pose2d.select(data, {"max_test_instances": None, "pck_normaliser": "box"})
+    assert ev.dims == {"N": 20, "K": 4} and ev.truth["keypoints"].shape == (20, 4, 2)
+    assert ev.ids[:2] == ["pen.mp4#45/pen", "pen.mp4#45/ghost"]
+    assert ev.truth["image_ids"][:3].tolist() == [0, 0, 1]
+    assert ev.truth["flip_pairs"] == [] and ev.truth["sigmas"].shape == (4,)
+
+
+def test_label_files_must_agree_on_the_animals(pen_copy, write_image):
+    _two_pens(pen_copy)
+    names = [f"{t}_{n}" for t in ("pen", "ghost") for n in KEYPOINTS]
+    # a single-animal DeepLabCut project whose bodyparts happen to carry the same names
+    project = pen_copy / "dlc"
+    (project / "labeled-data" / "v1").mkdir(parents=True)
+    (project / "config.yaml").write_text(f"bodyparts: [{', '.join(names)}]\n")
+    write_image(project / "labeled-data" / "v1" / "img0.png")
+    cols = pd.MultiIndex.from_product(
+        [["me"], names, ["x", "y"]], names=["scorer", "bodyparts", "coords"]
+    )
+    pd.DataFrame(np.ones((1, 16)), index=["labeled-data/v1/img0.png"], columns=cols).to_csv(
+        project / "labeled-data" / "v1" / "CollectedData_me.csv"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"disagree on the animals in a frame: .*CollectedData_me.csv labels one animal, "
+        r".*pen.slp labels animals \['pen', 'ghost'\]",
+    ):
+        build(pen_copy)
+
+
+def test_multi_animal_dlc_project_gives_one_instance_per_individual(tmp_path, write_image):
+    from kpbench.tasks import pose2d
+
+    config = (
+        "multianimalproject: true\nindividuals: [m1, m2]\nmultianimalbodyparts: [snout, tail]\n"
+        "uniquebodyparts: [corner]\nskeleton: [[snout, tail]]\n"
+    )
+    (tmp_path / "config.yaml").write_text(config)
+    folder = tmp_path / "labeled-data" / "v1"
+    rows = [f"labeled-data/v1/img{i}.png" for i in range(5)]
+    for i in range(5):
+        write_image(folder / f"img{i}.png", size=(40 + 2 * i, 30))
+    keys = [("m1", "snout"), ("m1", "tail"), ("m2", "snout"), ("m2", "tail"), ("single", "corner")]
+    cols = pd.MultiIndex.from_tuples(
+        [("me", i, p, c) for i, p in keys for c in ("x", "y")],
+        names=["scorer", "individuals", "bodyparts", "coords"],
+    )
+    values = np.arange(50, dtype=float).reshape(5, 10) % 29 + 1
+    values[1, 4:8] = np.nan  # m2 not labelled in img1
+    values[3, 0:2] = np.nan  # m1's snout missing in img3
+    pd.DataFrame(values, index=rows, columns=cols).to_csv(folder / "CollectedData_me.csv")
+    data = build(tmp_path, test_fraction=0.4)
+    assert data.keypoint_names == ["m1_snout", "m1_tail", "m2_snout", "m2_tail", "single_corner"]
+    assert data.frame_instances == ["m1", "m2"]
+    assert data.per_instance_keypoint_names() == ["snout", "tail"]
+    train, test = data.labeled_instances("train"), data.labeled_instances("test")
+    assert [(f.source[-8:], f.instance) for f in train] == [
+        ("img0.png", "m1"), ("img0.png", "m2"), ("img1.png", "m1"), ("img2.png", "m1"),
+        ("img2.png", "m2"),
+    ]  # fmt: skip
+    assert [f.image_size for f in test] == [(46, 30)] * 2 + [(48, 30)] * 2  # sizes differ
+    np.testing.assert_array_equal(test[0].keypoints, [[np.nan, np.nan], values[3, 2:4]])
+    assert test[0].visible().tolist() == [0, 2]
+    ev = pose2d.select(data, {"max_test_instances": None, "pck_normaliser": "box"})
+    assert (
+        ev.dims == {"N": 4, "K": 2}
+        and ev.truth["image_sizes"][:, 0].tolist() == [46] * 2 + [48] * 2
+    )
+
+
+def test_dlc_stills_of_different_sizes_with_missing_keypoints_serve_pose2d(tmp_path, write_image):
+    from kpbench.tasks import pose2d
+
+    (tmp_path / "config.yaml").write_text("bodyparts: [snout, tail, paw]\n")
+    folder = tmp_path / "labeled-data" / "v1"
+    rows = [f"labeled-data/v1/img{i}.png" for i in range(6)]
+    for i in range(6):
+        write_image(folder / f"img{i}.png", size=(40 + 10 * i, 30 + 4 * i))
+    cols = pd.MultiIndex.from_product(
+        [["me"], ["snout", "tail", "paw"], ["x", "y"]], names=["scorer", "bodyparts", "coords"]
+    )
+    values = np.tile([5.0, 6.0, 20.0, 22.0, 12.0, 14.0], (6, 1))
+    values[::2, 4:] = np.nan  # the paw missing in every other frame
+    values[5, :2] = np.nan
+    pd.DataFrame(values, index=rows, columns=cols).to_csv(folder / "CollectedData_me.csv")
+    data = build(tmp_path, test_fraction=0.5)
+    assert data.frame_instances is None and len(data.labeled_instances("test")) == 3
+    ev = pose2d.select(data, {"max_test_instances": None, "pck_normaliser": "box"})
+    assert ev.truth["image_sizes"].tolist() == [[70, 42], [80, 46], [90, 50]]
+    assert ev.truth["visibility"].tolist() == [[2, 2, 2], [2, 2, 0], [0, 2, 2]]
+    assert ev.truth["image_ids"].tolist() == [0, 1, 2] and ev.dims["K"] == 3
+
+
+def test_coco_stills_keep_boxes_visibility_areas_image_ids_and_list_crowds(tmp_path, write_image):
+    write_image(tmp_path / "images" / "a.jpg", size=(40, 30))
+    doc = {
+        "images": [{"id": 42, "file_name": "a.jpg", "width": 40, "height": 30}],
+        "annotations": [
+            {"id": 7, "image_id": 42, "category_id": 1, "keypoints": [1, 2, 2, 5, 6, 1],
+             "bbox": [0, 1, 10, 12], "area": 80.5, "iscrowd": 0},
+            {"id": 8, "image_id": 42, "category_id": 1, "keypoints": [9, 9, 2, 0, 0, 0],
+             "bbox": [5, 5, 10, 10], "area": 50, "iscrowd": 1},
+        ],
+        "categories": [{"id": 1, "name": "person", "keypoints": ["nose", "tail"]}],
+    }  # fmt: skip
+    (tmp_path / "person_keypoints_a.json").write_text(json.dumps(doc))
+    data = build(tmp_path, test_fraction=0.0)
+    [f] = data.labeled_instances("train")
+    assert (f.source, f.instance, f.image_id, f.area) == ("images/a.jpg", "7", 42, 80.5)
+    assert f.bbox().tolist() == [0, 1, 10, 12] and f.visible().tolist() == [2, 1]
+    assert data.notes["ignored"] == [
+        "person_keypoints_a.json: annotation 8 (image_id 42) is a crowd region (iscrowd=1): "
+        "COCO's evaluation ignores crowd regions"
+    ]

@@ -106,6 +106,33 @@ def test_dlc_multi_animal(tmp_path, write_image):
         (2, 3),
     ]
     np.testing.assert_array_equal(st.keypoints, values.reshape(3, 4, 2))
+    assert (st.animals, st.nodes) == (["m1", "m2"], ["snout", "tail"])
+
+
+def test_dlc_multi_animal_table_without_config_orders_animals_then_unique_parts(
+    tmp_path, write_image
+):
+    folder = dlc_project(tmp_path, write_image, config=None)
+    keys = [("single", "corner"), ("m1", "snout"), ("m1", "tail"), ("m2", "snout")]
+    cols = pd.MultiIndex.from_tuples(
+        [("me", i, p, c) for i, p in keys for c in ("x", "y")], names=list(dlc.DLC_LEVELS)
+    )
+    values = np.arange(24, dtype=float).reshape(3, 8)
+    pd.DataFrame(values, index=STRING_INDEX, columns=cols).to_csv(folder / "CollectedData_me.csv")
+    [st] = dlc.read_dlc_project(tmp_path)
+    assert (st.animals, st.nodes) == (["m1", "m2"], ["snout", "tail"])
+    assert st.names == ["m1_snout", "m1_tail", "m2_snout", "m2_tail", "single_corner"]
+    kp = values.reshape(3, 4, 2)
+    np.testing.assert_array_equal(st.keypoints[:, [0, 1, 2, 4]], kp[:, [1, 2, 3, 0]])
+    assert np.isnan(st.keypoints[:, 3]).all()  # m2 has no tail column: NaN
+
+
+def test_dlc_single_animal_has_no_animals(tmp_path, write_image):
+    folder = dlc_project(tmp_path, write_image)
+    dlc_frame(STRING_INDEX).to_csv(folder / "CollectedData_me.csv")
+    [st] = dlc.read_dlc_project(tmp_path)
+    assert st.animals is None and st.names == PARTS
+    assert st.row("boxes", 0) is None and st.row("image_ids", 2) is None
 
 
 def test_dlc_missing_image_is_reported(tmp_path, write_image):
@@ -169,6 +196,9 @@ def coco_doc(k: int = 3) -> dict:
                 "category_id": 1,
                 "num_keypoints": 2,
                 "keypoints": [1, 2, 2, 0, 0, 0, 5, 6, 1],
+                "bbox": [0.5, 1.5, 6.0, 5.5],
+                "area": 20.25,
+                "iscrowd": 0,
             },
             {
                 "id": 10,
@@ -178,6 +208,14 @@ def coco_doc(k: int = 3) -> dict:
                 "keypoints": [7, 8, 2, 9, 10, 2, 11, 12, 2],
             },
             {"id": 12, "image_id": 1, "category_id": 1, "num_keypoints": 0, "keypoints": [0] * 9},
+            {
+                "id": 14,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 1,
+                "num_keypoints": 1,
+                "keypoints": [7, 8, 2, 0, 0, 0, 0, 0, 0],
+            },
             {
                 "id": 13,
                 "image_id": 2,
@@ -214,6 +252,24 @@ def test_coco_keypoints(tmp_path, write_image, image_dir):
     ]
     np.testing.assert_array_equal(st.keypoints[1], [[1, 2], [np.nan, np.nan], [5, 6]])
     assert np.isnan(st.keypoints[2, 1:]).all()
+    # COCO's own data: visibility (v=1 kept as 1), bbox, area, image id; None where absent
+    assert [v.tolist() for v in st.visibility] == [[2, 2, 2], [2, 0, 1], [2, 0, 0]]
+    np.testing.assert_array_equal(st.boxes[1], [0.5, 1.5, 6.0, 5.5])
+    assert st.boxes[0] is None and st.areas == [None, 20.25, None] and st.image_ids == [1, 2, 2]
+    assert st.ignored == [
+        "person_keypoints_x.json: annotation 14 (image_id 1) is a crowd region (iscrowd=1): "
+        "COCO's evaluation ignores crowd regions"
+    ]
+
+
+def test_coco_malformed_bbox(tmp_path, write_image):
+    write_image(tmp_path / "a.jpg")
+    doc = coco_doc()
+    doc["annotations"][1]["bbox"] = [1, 2, "x"]
+    path = tmp_path / "person_keypoints.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"annotation 10 has a malformed 'bbox'"):
+        lab.read_coco(path)
 
 
 def test_coco_missing_image_is_reported(tmp_path, write_image):
@@ -323,6 +379,25 @@ def test_slp_multi_animal_flattened(tmp_path):
         (2, 3),
     ]
     np.testing.assert_array_equal(tl.keypoints, truth.reshape(4, 4, 2))
+    assert (tl.animals, tl.nodes) == (["female", "male"], ["head", "tail"])
+
+
+def test_slp_untracked_animals_are_numbered(tmp_path):
+    import sleap_io as sio
+
+    skel = sio.Skeleton(["head", "tail"], [("head", "tail")])
+    video = sio.Video(filename="flies.mp4", open_backend=False)
+    pts = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    insts = [sio.Instance.from_numpy(p, skeleton=skel) for p in pts]
+    frames = [sio.LabeledFrame(video=video, frame_idx=0, instances=insts)]
+    sio.save_slp(
+        sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skel]),
+        str(tmp_path / "u.slp"),
+        verbose=False,
+    )
+    [tl] = lab.read_slp(tmp_path / "u.slp")
+    assert tl.animals == ["animal0", "animal1"] and tl.names[2] == "animal1_head"
+    np.testing.assert_array_equal(tl.keypoints[0], pts.reshape(4, 2))
 
 
 def test_slp_malformed(tmp_path):

@@ -61,6 +61,9 @@ def test_dlc_openfield_mouse(shared_data):
     )
     assert stills[0].image_size == (640, 480) and stills[0].video == "m4s1"
     assert stills[-1].load().shape == (480, 640, 3)
+    # single animal: one pose2d instance per still, box from the keypoints' extent
+    assert data.frame_instances is None and len(data.labeled_instances("test")) == 24
+    assert {f.instance for f in data.labeled_instances("train")} == {None}
 
 
 def test_sleap_flies13_clip(shared_data):
@@ -89,6 +92,32 @@ def test_sleap_flies13_clip(shared_data):
     assert score[0].load().shape == (1024, 1024, 3)
 
 
+def test_sleap_flies13_clip_gives_one_pose2d_instance_per_fly(shared_data):
+    from kpbench.dataset import box_from_keypoints
+    from kpbench.tasks import pose2d
+
+    data = build(project(shared_data, "sleap_flies13_clip"))
+    assert data.frame_instances == ["female", "male"]
+    assert data.per_instance_keypoint_names() == FLY_NODES and len(data.oks_sigmas()) == 13
+    assert (3, 4) in data.left_right() and (5, 6) in data.left_right()  # wings, forelegs
+    train, test = data.labeled_instances("train"), data.labeled_instances("test")
+    assert (len(train), len(test)) == (2400, 600)  # both flies labelled in every frame
+    assert [(f.source, f.instance) for f in test[:2]] == [
+        ("clip.mp4#1200", "female"),
+        ("clip.mp4#1200", "male"),
+    ]
+    frame = data.labeled_frames("test")[0]
+    np.testing.assert_array_equal(test[1].keypoints, frame.keypoints[13:])
+    np.testing.assert_allclose(
+        test[1].bbox(), box_from_keypoints(frame.keypoints[13:], (1024, 1024))
+    )
+    assert test[1].bbox()[2] < 200  # one fly's box, not the pair's
+    ev = pose2d.select(data, {"max_test_instances": 40, "pck_normaliser": "box"})
+    assert ev.dims == {"N": 40, "K": 13} and ev.truth["keypoints"].shape == (40, 13, 2)
+    assert ev.truth["visibility"].shape == (40, 13) and ev.truth["areas"].shape == (40,)
+    assert len(set(ev.ids)) == 40 and ev.truth["keypoint_names"] == FLY_NODES
+
+
 def test_coco_person_mini(shared_data):
     root = project(shared_data, "coco_person_mini")
     data = build(root)
@@ -111,3 +140,33 @@ def test_coco_person_mini(shared_data):
     first = frames[0]
     assert first.image_size == (640, 425) and first.load().shape == (425, 640, 3)
     assert np.isnan(np.stack([f.keypoints for f in frames])).any()  # v = 0 points are NaN
+
+
+def test_coco_person_mini_keeps_cocos_boxes_areas_visibility_and_image_ids(shared_data):
+    import json
+
+    from kpbench.tasks import pose2d
+
+    root = project(shared_data, "coco_person_mini")
+    doc = json.loads((root / "annotations" / "person_keypoints_mini.json").read_text())
+    anns = {str(a["id"]): a for a in doc["annotations"]}
+    data = build(root)
+    assert data.notes["ignored"] == []  # no crowd annotation in this sample
+    train, test = data.labeled_instances("train"), data.labeled_instances("test")
+    assert (len(train), len(test)) == (7, 5)  # 14 persons, 2 without keypoints
+    for f in train + test:
+        ann = anns[f.instance]
+        np.testing.assert_allclose(f.bbox(), ann["bbox"])
+        assert f.area == ann["area"] and f.image_id == ann["image_id"]
+        v = np.asarray(ann["keypoints"]).reshape(17, 3)[:, 2]
+        assert f.visible().tolist() == v.tolist()
+        np.testing.assert_array_equal(np.isnan(f.keypoints).any(-1), v == 0)
+    assert any((f.visible() == 1).any() for f in train + test)  # occluded points kept as 1
+    ev = pose2d.select(data, {"max_test_instances": None, "pck_normaliser": "box"})
+    assert ev.dims == {"N": 5, "K": 17} and ev.truth["keypoints"].shape == (5, 17, 2)
+    assert ev.truth["image_ids"].tolist() == [anns[f.instance]["image_id"] for f in test]
+    assert ev.truth["areas"].tolist() == [anns[f.instance]["area"] for f in test]
+    rec = pose2d.evaluation(
+        ev, {"keypoints": ev.truth["keypoints"]}, dict(pose2d.kpbench_tasks()[0].options)
+    )
+    assert rec["areas"].tolist() == ev.truth["areas"].tolist()

@@ -59,7 +59,11 @@ class CalMS21Dataset(KeypointDataset):
     Attributes:
         tasks: ``("behavior",)``, plus ``discovery2d`` and ``pose2d`` when every loaded split
             has videos.
-        keypoint_names: 14 names, ``resident_nose`` … ``intruder_tail_base``.
+        keypoint_names: 14 names, ``resident_nose`` … ``intruder_tail_base`` (a frame: both
+            mice side by side, what ``discovery2d`` regresses).
+        instance_keypoint_names: the 7 MARS parts of one mouse (:data:`PARTS`), the ``pose2d`` K.
+        frame_instances: ``["resident", "intruder"]``: ``labeled_instances`` gives one
+            ``pose2d`` instance per mouse per frame (mouse 0 is the resident).
     """
 
     name = "calms21"
@@ -69,6 +73,8 @@ class CalMS21Dataset(KeypointDataset):
         self.root = Path(root)
         self.task = task
         self.keypoint_names = list(KEYPOINT_NAMES)
+        self.instance_keypoint_names = list(PARTS)
+        self.frame_instances = list(MICE)
         self.skeleton = list(SKELETON)
         self._readers: dict[Path, VideoReader] = {}
         cache_dir = cache_dir_for(self.root)
@@ -172,6 +178,7 @@ class CalMS21Dataset(KeypointDataset):
             "name": self.name,
             "tasks": list(self.tasks),
             "keypoint_names": list(self.keypoint_names),
+            **self._instance_layout(),
             "videos": {split: c["videos"] for split, c in self.notes["splits"].items()},
             **self.notes,
         }

@@ -89,6 +89,35 @@ def test_labeled_frames_load_the_right_frame(twin):
     np.testing.assert_array_equal(frame.keypoints, ds.videos("test")[0].keypoints[7])
 
 
+def test_pose2d_instances_are_one_mouse_each_and_frames_stay_both_mice(twin):
+    from kpbench.dataset import box_from_keypoints
+    from kpbench.tasks import discovery2d, pose2d
+    from kpbench_plugins.calms21.dataset import PARTS
+
+    ds = build(twin)
+    assert ds.per_instance_keypoint_names() == list(PARTS) == [
+        "nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base",
+    ]  # fmt: skip
+    assert ds.oks_sigmas().shape == (7,) and ds.left_right() == [(1, 2), (4, 5)]
+    assert ds.describe()["frame_instances"] == ["resident", "intruder"]
+    frames, inst = ds.labeled_frames("test"), ds.labeled_instances("test")
+    assert len(frames) == 40 and frames[0].keypoints.shape == (14, 2)  # discovery2d: both mice
+    assert len(inst) == 80 and [f.instance for f in inst[:4]] == ["resident", "intruder"] * 2
+    resident, intruder = inst[14], inst[15]
+    assert resident.index == intruder.index == 7 and resident.source == frames[7].source
+    np.testing.assert_array_equal(resident.keypoints, frames[7].keypoints[:7])
+    np.testing.assert_array_equal(intruder.keypoints, frames[7].keypoints[7:])
+    np.testing.assert_allclose(
+        intruder.bbox(), box_from_keypoints(frames[7].keypoints[7:], (128, 128))
+    )
+    ev = pose2d.select(ds, {"max_test_instances": None, "pck_normaliser": "box"})
+    assert ev.dims == {"N": 80, "K": 7} and ev.truth["keypoints"].shape == (80, 7, 2)
+    assert ev.truth["image_ids"][:4].tolist() == [0, 0, 1, 1] and ev.ids[1].endswith("#0/intruder")
+    assert ev.info == {"test_instances": 80, "train_instances": 160}
+    disc = discovery2d.select(ds, dict(discovery2d.kpbench_tasks()[0].options))
+    assert disc.truth["annotated"].shape[1:] == (14, 2)  # frame-level, unchanged
+
+
 def test_notes_count_what_was_read(twin):
     notes = build(twin).notes
     assert notes["splits"]["train"] == {

@@ -70,7 +70,7 @@ class TrainCrops(torch.utils.data.Dataset):
         self.aspect = self.size[0] / self.size[1]
         self.pairs = [tuple(p) for p in flip_pairs]
         self.upper = np.asarray(upper, bool)
-        self.seed, self.epoch = int(seed), 0
+        self.seed, self.epoch, self.repeat = int(seed), 0, 0
         self.keypoints, self.weights, self.contexts = [], [], []
         sf = float(config["scale_factor"])
         reach = (1 + sf) * (1.5 if config["half_body_prob"] > 0 else 1.0) * np.sqrt(2)
@@ -87,8 +87,9 @@ class TrainCrops(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.contexts)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, repeat: int = 0) -> None:
+        """Draw the augmentations of ``epoch`` (``repeat``: a further pass within it)."""
+        self.epoch, self.repeat = int(epoch), int(repeat)
 
     def _half_body(self, kp: np.ndarray, labelled: np.ndarray, rng) -> tuple | None:
         halves = [labelled & self.upper, labelled & ~self.upper]
@@ -127,7 +128,7 @@ class TrainCrops(torch.utils.data.Dataset):
         return image, points
 
     def __getitem__(self, i: int):
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = np.random.default_rng([self.seed, self.epoch, self.repeat, i])
         image, points = self.sample(i, rng)
         target, weight = gaussian_targets(
             points / 4.0, self.weights[i], self.heatmap, self.config["sigma"]

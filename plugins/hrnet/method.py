@@ -3,6 +3,8 @@ prediction mapped back to the original frame's pixels, and the timed inference c
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -129,9 +131,18 @@ class HRNetMethod(TrainableMethod):
         ctx.note("pretrained", self.pretrained)
         ctx.note("train_instances", len(frames))
         upper = upper_body(self.keypoint_names)
-        if c["half_body_prob"] > 0 and (upper.all() or not upper.any()):
-            ctx.note("half_body", "off: the keypoint names do not split into upper and lower body")
-            c = {**c, "half_body_prob": 0.0}
+        off = None
+        if c["half_body_prob"] <= 0:
+            off = "off: half_body_prob is 0"
+        elif upper.all() or not upper.any():
+            off = "off: the keypoint names do not split into upper and lower body"
+        elif self.num_keypoints <= c["half_body_min_keypoints"]:
+            off = (
+                f"off: it needs more than {c['half_body_min_keypoints']} labelled keypoints, "
+                f"the skeleton has {self.num_keypoints}"
+            )
+        ctx.note("half_body", off or f"on: p {c['half_body_prob']}, upper body {int(upper.sum())}")
+        c = {**c, "half_body_prob": 0.0} if off else c
         dataset = TrainCrops(frames, c, self.flip_pairs, upper, seed=ctx.seed)
         loader = ctx.loader(
             dataset, batch_size=c["batch_size"], shuffle=True,
@@ -149,12 +160,10 @@ class HRNetMethod(TrainableMethod):
             ctx.note("resumed_from_epoch", start)
         steps = c["steps_per_epoch"] or len(loader)
         for epoch in range(start, c["epochs"]):
-            dataset.set_epoch(epoch)
-            ctx.set_epoch(loader, epoch)
             self.model.train()
             total, n = 0.0, 0
             batches = ctx.progress(
-                loader, total=min(steps, len(loader)), desc=f"hrnet epoch {epoch}"
+                self._passes(dataset, loader, ctx, epoch), total=steps, desc=f"hrnet epoch {epoch}"
             )
             for n, (images, targets, weights) in enumerate(batches, start=1):
                 total += self._step(images, targets, weights, net)
@@ -170,6 +179,15 @@ class HRNetMethod(TrainableMethod):
                     "epoch": epoch,
                 }
             )
+
+    @staticmethod
+    def _passes(dataset, loader, ctx, epoch: int):
+        """Batches of one epoch: passes over the data, repeated (fresh shuffles and
+        augmentations) while ``steps_per_epoch`` asks for more steps than one pass has."""
+        for repeat in itertools.count():
+            dataset.set_epoch(epoch, repeat)
+            ctx.set_epoch(loader, epoch * 1000 + repeat)
+            yield from loader
 
     # -- prediction ---------------------------------------------------------------------------
     @torch.inference_mode()

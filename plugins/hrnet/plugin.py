@@ -36,7 +36,7 @@ DEFAULTS = {
     "weight_decay": 0.0,  # the yaml says 1e-4, but get_optimizer never hands it to Adam
     "epochs": 210,
     "batch_size": 32,  # per process; the paper ran 4 GPUs × 32
-    "steps_per_epoch": None,
+    "steps_per_epoch": None,  # None: one pass over the data; more repeats passes
     "max_train_instances": None,
     "workers": 4,
     "amp": False,  # bf16 autocast on CUDA
@@ -85,8 +85,9 @@ REFERENCE = {
     "params": 28_536_113,  # pose_hrnet.py W32, 17 keypoints (the README's 28.5M)
     "flops": 15_290_007_552,  # = FlopCounterMode on the reference pose_hrnet.py (7.65 GMACs)
     "flops_input": "one 3x256x192 crop through Method.infer (one forward, no flip test); "
-    "torch.utils.flop_counter counts a multiply-add as 2 FLOPs: 7.65 GMACs. The paper's 7.1 "
-    "GFLOPs counts conv and linear layers only, in MACs",
+    "torch.utils.flop_counter counts a multiply-add as 2 FLOPs (7.65 G multiply-adds). The "
+    "paper's 7.1 GFLOPs is the same count as the reference's get_model_summary gives it: conv "
+    "multiply-adds / 1024^3",
     "params_w48": 63_595_745,
     "flops_w48": 31_383_650_304,  # W48 at 256×192 (15.69 GMACs; the paper says 14.6 GFLOPs)
     "flops_w32_384x288": 34_402_516_992,  # (17.2 GMACs; the paper says 16.0)

@@ -89,7 +89,10 @@ def test_samples_are_reproducible_per_epoch_and_change_across_epochs():
     a = ds[0][0]
     assert (ds[0][0] == a).all()
     ds.set_epoch(1)
-    assert not (ds[0][0] == a).all()
+    b = ds[0][0]
+    assert not (b == a).all()
+    ds.set_epoch(1, repeat=1)  # a further pass within one epoch draws afresh
+    assert not (ds[0][0] == b).all()
     image, target, weight = ds[0]
     assert image.shape == (3, 64, 64) and target.shape == (4, 16, 16) and weight.shape == (4,)
 

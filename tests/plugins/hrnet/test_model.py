@@ -196,3 +196,16 @@ def test_load_pretrained_no_matching_key(tmp_path):
     with pytest.raises(ConfigError, match="shares no tensor name") as info:
         load_pretrained(HRNet(8, 3), path)
     assert "\n" not in str(info.value)
+
+
+def test_the_papers_gflops_are_the_same_count_in_multiply_adds_over_2_30():
+    """The README's 7.1 / 14.6 / 16.0 "GFLOPs" are the reference's get_model_summary: conv
+    multiply-adds divided by 1024³, i.e. our FlopCounterMode figures / 2 / 2³⁰."""
+    from kpbench_plugins.hrnet.plugin import REFERENCE
+
+    def paper(flops):
+        return round(flops / 2 / 2**30, 1)
+
+    assert paper(REFERENCE["flops"]) == 7.1
+    assert paper(REFERENCE["flops_w48"]) == 14.6
+    assert paper(REFERENCE["flops_w32_384x288"]) == 16.0

@@ -107,6 +107,7 @@ def compare(folder: Path, breakdown: bool = False) -> tuple[Any, list[str]]:
     records, warnings = load_records(folder)
     if not records:
         raise _no_records(folder, "no kpbench run records under")
+    _name_data_folders(records)
     done = [r for r in records if r["status"] == "finished"]
     failed = [r for r in records if r["status"] != "finished"]
     warnings += [f"{r['_path']}: failed run left out ({r.get('error')})" for r in failed]
@@ -146,6 +147,23 @@ def compare(folder: Path, breakdown: bool = False) -> tuple[Any, list[str]]:
     order = ["dataset", "task", "_baseline"] + GROUP[2:] + ["_kind", "_pos"]
     summary = summary.sort_values(order, kind="stable")
     return summary[SUMMARY_COLUMNS].reset_index(drop=True), warnings
+
+
+def _name_data_folders(records: list[dict]) -> None:
+    """Runs of one dataset on different data folders (``video`` on two projects) are different
+    data: where a dataset name was run on several folders, it reads ``name[folder]`` (the
+    folder's name, or its full path where two folders share a name)."""
+    folders: dict[str, set[str]] = {}
+    for rec in records:
+        folders.setdefault(rec["dataset"], set()).add(str((rec.get("data") or {}).get("dir")))
+    for rec in records:
+        dirs = folders[rec["dataset"]]
+        if len(dirs) < 2:
+            continue
+        folder = str((rec.get("data") or {}).get("dir"))
+        names = [Path(d).name for d in dirs]
+        label = Path(folder).name if names.count(Path(folder).name) == 1 else folder
+        rec["dataset"] = f"{rec['dataset']}[{label}]"
 
 
 def _group(rec: dict) -> tuple:

@@ -201,6 +201,22 @@ def test_presets_and_datasets_form_separate_groups(tmp_path, make_record):
     assert "dataset=calms21 task=discovery2d" in text and "dataset=video task=discovery2d" in text
 
 
+def test_one_dataset_on_several_data_folders_is_several_groups(tmp_path, make_record):
+    folders = ["/data/a/dlc_project", "/data/b/flies", "/data/c/flies", "/data/a/dlc_project"]
+    for i, folder in enumerate(folders):
+        rec = make_record(run_id=f"r{i}", dataset="video", seed=i)
+        rec["data"] = {"dir": folder}
+        results.write_record(tmp_path / "video" / "bkind" / f"r{i}.json", rec)
+    summary, warnings = compare(tmp_path)
+    rows = summary[summary["metric"] == "regression_error"]
+    assert dict(zip(rows["dataset"], rows["n"])) == {
+        "video[dlc_project]": 2,  # two seeds on one folder: one group
+        "video[/data/b/flies]": 1,  # two folders named alike: their full paths
+        "video[/data/c/flies]": 1,
+    }
+    assert not any("was run" in w for w in warnings)
+
+
 def test_runs_without_values_give_an_empty_summary(tmp_path, make_record):
     rec = make_record(metrics={}, timing={}, params=None, flops=None)
     results.write_record(tmp_path / "calms21" / "bkind" / "r.json", rec)

@@ -131,3 +131,29 @@ class TrainableMethod(Method):
     @abstractmethod
     def train_step(self, batch: Any) -> float:
         """One optimiser step on ``batch``; returns the loss."""
+
+
+def resume_training(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> int:
+    """Restore ``model``, ``optimizer`` and ``scheduler`` from the run's checkpoint when the run
+    resumes (noting ``resumed_from_epoch``); return the first epoch still to train (0 if none)."""
+    state = ctx.load_checkpoint()
+    if state is None:
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    start = int(state["epoch"]) + 1
+    ctx.note("resumed_from_epoch", start)
+    return start
+
+
+def save_training(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any, epoch: int) -> None:
+    """Checkpoint what :func:`resume_training` restores, after ``epoch`` (rank 0, atomically)."""
+    ctx.save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+        }
+    )

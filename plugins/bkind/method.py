@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from kpbench.method import TrainableMethod
+from kpbench.method import TrainableMethod, resume_training, save_training
 from kpbench_plugins.bkind.data import decode_segment, resize_square, to_tensor, training_pairs
 from kpbench_plugins.bkind.export import save_keypoints, save_overlay_image, save_overlay_video
 from kpbench_plugins.bkind.losses import PerceptualLoss, bkind_loss
@@ -128,14 +128,7 @@ class BKinDMethod(TrainableMethod):
         )
         net = ctx.wrap_model(self.model)  # DistributedDataParallel under torchrun
         self.optimizer, sched = self._optimizer()
-        start = 0
-        state = ctx.load_checkpoint()
-        if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start = int(state["epoch"]) + 1
-            ctx.note("resumed_from_epoch", start)
+        start = resume_training(ctx, self.model, self.optimizer, sched)
         steps = c["steps_per_epoch"] or len(loader)
         for epoch in range(start, c["epochs"]):
             ctx.set_epoch(loader, epoch)
@@ -152,14 +145,7 @@ class BKinDMethod(TrainableMethod):
                     break
             sched.step()
             ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in sums.items()})
-            ctx.save_checkpoint(
-                {
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch,
-                }
-            )
+            save_training(ctx, self.model, self.optimizer, sched, epoch)
         self.epoch = c["epochs"]
 
     # -- inference ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from kpbench.errors import ConfigError, DataError
-from kpbench.method import TrainableMethod
+from kpbench.method import TrainableMethod, resume_training, save_training
 from kpbench.weights import find_weights
 from kpbench_plugins.hrnet import crops
 from kpbench_plugins.hrnet.data import TrainCrops, to_tensor, upper_body
@@ -150,14 +150,7 @@ class HRNetMethod(TrainableMethod):
         )  # fmt: skip
         net = ctx.wrap_model(self.model)
         self.optimizer, sched = self._optimizer()
-        start = 0
-        state = ctx.load_checkpoint()
-        if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start = int(state["epoch"]) + 1
-            ctx.note("resumed_from_epoch", start)
+        start = resume_training(ctx, self.model, self.optimizer, sched)
         steps = c["steps_per_epoch"] or len(loader)
         for epoch in range(start, c["epochs"]):
             self.model.train()
@@ -171,14 +164,7 @@ class HRNetMethod(TrainableMethod):
                     break
             sched.step()
             ctx.log_epoch(epoch, {"loss": total / max(n, 1), "lr": sched.get_last_lr()[0]})
-            ctx.save_checkpoint(
-                {
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch,
-                }
-            )
+            save_training(ctx, self.model, self.optimizer, sched, epoch)
 
     @staticmethod
     def _passes(dataset, loader, ctx, epoch: int):

@@ -390,6 +390,7 @@ def records_frame(records: list[dict]) -> Any:
     columns = base + ["params", "flops", "device"]
     df = pd.DataFrame(rows, columns=None if rows else columns)
     value_columns = [c for c in df.columns if c.startswith(("metric:", "breakdown:", "timing:"))]
-    df = df.astype(dict.fromkeys(value_columns, float)).copy()  # one block: later inserts stay cheap
+    # as float, in one block: later column inserts stay cheap
+    df = df.astype(dict.fromkeys(value_columns, float)).copy()
     df.attrs["units"], df.attrs["higher"] = units, higher
     return df

@@ -271,7 +271,9 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     stage = "build"
     t0 = time.perf_counter()
     try:
-        method = build_method(mspec, config, data, evalset.dims.get("K"))
+        method = build_method(
+            mspec, config, data, evalset.dims.get("K"), task=task, dims=evalset.dims
+        )
         if method.model is not None:
             method.model.to(device)
         record["params"] = timing.count_params(method.model)
@@ -342,17 +344,36 @@ def build_dataset(dspec, data_dir, options: dict):
         raise
 
 
-def build_method(mspec, config: dict, data=None, num_keypoints: int | None = None):
+def build_method(
+    mspec,
+    config: dict,
+    data=None,
+    num_keypoints: int | None = None,
+    task: str | None = None,
+    dims: dict | None = None,
+):
     """Build a method from its spec and check it keeps the contract the spec declares.
 
     ``num_keypoints``: the K of the task's evaluation inputs (one instance's keypoints for
-    ``pose2d``); None falls back to the dataset's keypoint names.
+    ``pose2d``); None falls back to the dataset's keypoint names. ``task`` (the run's task)
+    and ``dims`` (the evaluation set's sizes, e.g. ``{"C": 4}`` classes) reach a ``build``
+    that takes them as keyword arguments (a method serving several tasks sizes its network
+    from them); a ``build(config, num_keypoints)`` is called as before.
     """
+    import inspect
+
     from kpbench.errors import PluginError
     from kpbench.method import Method, TrainableMethod
 
     num_keypoints = num_keypoints or len(getattr(data, "keypoint_names", []) or []) or None
-    method = mspec.build(config, num_keypoints=num_keypoints)
+    params = inspect.signature(mspec.build).parameters
+    takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    extra = {
+        key: value
+        for key, value in (("task", task), ("dims", dict(dims or {})))
+        if takes_all or key in params
+    }
+    method = mspec.build(config, num_keypoints=num_keypoints, **extra)
     if not isinstance(method, Method):
         raise PluginError(
             f"method {mspec.name}: build returned {type(method).__name__}, not a kpbench.method.Method"

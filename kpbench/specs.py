@@ -125,7 +125,10 @@ class MethodSpec:
         name: lowercase id (``--method NAME``).
         tasks: tasks the method solves.
         build: ``build(config: dict, num_keypoints: int | None) -> kpbench.method.Method``
-            (a :class:`kpbench.method.TrainableMethod` when ``trains``).
+            (a :class:`kpbench.method.TrainableMethod` when ``trains``). A ``build`` that also
+            takes ``task`` (the run's task name; None for ``kpbench info`` and the reference
+            figures: then the method's first task) and ``dims`` (the evaluation set's sizes,
+            e.g. ``{"F": 900, "C": 4}``) as keyword arguments gets them.
         defaults: the paper's model and recipe (flat ``key -> value``); ``kpbench info``
             without a preset shows exactly these.
         presets: ``{"smoke": {...}, "default": {...}, "paper": {...}}`` overrides of defaults.

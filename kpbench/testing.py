@@ -47,11 +47,11 @@ def _keypoint_stub(k: int | None):
     return None if not k else SimpleNamespace(keypoint_names=[f"k{i}" for i in range(int(k))])
 
 
-def _build(spec, config: dict, k: int | None, who: str):
+def _build(spec, config: dict, k: int | None, who: str, task=None, dims=None):
     from kpbench.runner import build_method
 
     try:
-        return build_method(spec, config, _keypoint_stub(k))
+        return build_method(spec, config, _keypoint_stub(k), task=task, dims=dims)
     except Exception as exc:
         _fail(f"{who}: build raised {_line(exc)}")
 
@@ -142,7 +142,7 @@ def check_method(
     evalset = tspec.smoke(seed)
     k = evalset.dims.get("K")
     seed_everything(seed)
-    method = _build(spec, config, k, who)
+    method = _build(spec, config, k, who, task, evalset.dims)
     if method.model is not None:
         method.model.to("cpu")
     run_dir = Path(tmp_dir or tempfile.mkdtemp(prefix="kpbench-check-")) / spec.name / task
@@ -185,7 +185,7 @@ def check_method(
             f"({_line(exc)}); keep only tensors and plain Python values in it"
         )
     seed_everything(seed + 1)  # a fresh model with other weights: loading must overwrite them
-    fresh = _build(spec, config, k, who)
+    fresh = _build(spec, config, k, who, task, evalset.dims)
     if fresh.model is not None:
         fresh.model.to("cpu")
     _call(who, "load_state_dict", fresh.load_state_dict, state)

@@ -131,3 +131,34 @@ def test_cuda_requested_without_gpu_is_a_clear_error():
     ):
         choose_device("cuda")
     assert choose_device("auto").type == "cpu"
+
+
+def test_build_gets_task_and_dims_only_when_it_takes_them():
+    from kpbench.method import Method
+    from kpbench.runner import build_method
+    from kpbench.specs import MethodSpec
+
+    seen = {}
+
+    class Fixed(Method):
+        def predict(self, inputs, ctx):
+            return {}
+
+        def example_batch(self, batch_size, data=None):
+            return None
+
+        def infer(self, batch):
+            return None
+
+    def old_style(config, num_keypoints=None):
+        seen["old"] = num_keypoints
+        return Fixed()
+
+    def new_style(config, num_keypoints=None, task=None, dims=None):
+        seen["new"] = (num_keypoints, task, dims)
+        return Fixed()
+
+    for name, fn in (("old", old_style), ("new", new_style)):
+        spec = MethodSpec(name=name, tasks=("behavior",), build=fn, trains=False)
+        build_method(spec, {}, None, 7, task="behavior", dims={"F": 10, "C": 3})
+    assert seen == {"old": 7, "new": (7, "behavior", {"F": 10, "C": 3})}

@@ -94,7 +94,12 @@ def select(data, options: dict) -> EvalSet:
             "train_counts": counts,
         },
         ids=[s["name"] for s in test],
-        dims={"F": int(sum(lengths)), "C": len(counts)},
+        dims={
+            "F": int(sum(lengths)),
+            "C": len(counts),
+            "A": int(np.shape(test[0]["keypoints"])[1]),  # animals and keypoints per frame, for
+            "K": int(np.shape(test[0]["keypoints"])[2]),  # methods that size their input layer
+        },
         info={"test_sequences": len(test), "test_frames": int(sum(lengths))},
     )
 
@@ -139,7 +144,7 @@ def smoke(seed: int = 0) -> EvalSet:
         "lengths": [30, 30],
         "train_counts": np.array([40, 20]),
     }
-    return EvalSet(inputs, truth, ["seq0", "seq1"], {"F": 60, "C": 2})
+    return EvalSet(inputs, truth, ["seq0", "seq1"], {"F": 60, "C": 2, "A": 1, "K": 3})
 
 
 @hookimpl

@@ -314,11 +314,16 @@ def _perfect_behavior(evalset) -> dict:
     return {"scores": np.eye(evalset.dims["C"])[labels]}
 
 
+def _perfect_lifting3d(evalset) -> dict:
+    return {"keypoints3d": np.asarray(evalset.truth["keypoints3d"], np.float64).copy()}
+
+
 #: task -> ``perfect(evalset) -> prediction``: the truth of the task's smoke set as a prediction.
 PERFECT: dict[str, Callable[[Any], dict]] = {
     "discovery2d": _perfect_discovery2d,
     "pose2d": _perfect_pose2d,
     "behavior": _perfect_behavior,
+    "lifting3d": _perfect_lifting3d,
 }
 
 #: ``(task, metric) -> value`` on a perfect prediction, where the default rule does not apply

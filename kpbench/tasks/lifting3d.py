@@ -13,9 +13,13 @@ up to ``max_sequences`` of them, spread evenly (all by default, as VideoPose3D s
 frame of S9 and S11). The prediction concatenates the frames of all the sequences in input
 order. Ground truth and prediction are both made root-relative before scoring: the
 prediction's own root joint is subtracted, so the metrics compare the pose, never a global
-position. The metrics come with the VideoPose3D plugin: MPJPE (P1), P-MPJPE (P2, per-frame
-similarity Procrustes), N-MPJPE (scale only) and MPJVE (frame differences within a
-sequence). All are in mm and action-wise: averaged per action, then over the actions.
+position.
+
+**Metrics** (the task's own, :mod:`kpbench.metrics.lifting3d`, defined as VideoPose3D's
+``common/loss.py`` and ``run.py``): ``mpjpe`` (Protocol #1), ``p_mpjpe`` (#2, per-frame
+similarity Procrustes with proper rotations only), ``n_mpjpe`` (#3, per-frame scale only), in
+mm, and ``mpjve`` (frame differences within a sequence), in mm/frame. All are action-wise:
+averaged over each action's frames, then over the actions, with a ``per_action`` breakdown.
 
 **Baselines.** ``mean_pose`` predicts the ``train`` split's mean root-relative pose in every
 frame. It needs train sequences. Without any it predicts the all-zero pose (every joint at
@@ -31,8 +35,9 @@ import numpy as np
 from kpbench import hookimpl
 from kpbench.errors import ConfigError
 from kpbench.evaluation import EvalSet
+from kpbench.metrics import lifting3d as lm
 from kpbench.schema import Field, Schema
-from kpbench.specs import TaskSpec
+from kpbench.specs import MetricSpec, TaskSpec
 from kpbench.tasks.common import evenly
 
 NAME = "lifting3d"
@@ -236,4 +241,49 @@ def kpbench_tasks():
                 "subtracted), camera frame, mm; errors averaged per action, then over actions"
             ),
         )
+    ]
+
+
+_ACTION_WISE = "averaged over each action's frames, then over the actions (VideoPose3D)"
+
+
+@hookimpl
+def kpbench_metrics():
+    return [
+        MetricSpec(
+            name="mpjpe",
+            task=NAME,
+            fn=lm.mpjpe,
+            unit="mm",
+            higher_is_better=False,
+            description="MPJPE (Protocol #1): mean L2 over joints of the root-relative poses, mm; "
+            + _ACTION_WISE,
+        ),
+        MetricSpec(
+            name="p_mpjpe",
+            task=NAME,
+            fn=lm.p_mpjpe,
+            unit="mm",
+            higher_is_better=False,
+            description="P-MPJPE (Protocol #2): MPJPE after per-frame similarity Procrustes "
+            "(scale, proper rotation, translation; reflections not undone), mm; " + _ACTION_WISE,
+        ),
+        MetricSpec(
+            name="n_mpjpe",
+            task=NAME,
+            fn=lm.n_mpjpe,
+            unit="mm",
+            higher_is_better=False,
+            description="N-MPJPE (Protocol #3): MPJPE after a per-frame least-squares scale of "
+            "the prediction, mm; " + _ACTION_WISE,
+        ),
+        MetricSpec(
+            name="mpjve",
+            task=NAME,
+            fn=lm.mpjve,
+            unit="mm/frame",
+            higher_is_better=False,
+            description="MPJVE: mean L2 over joints of the error of frame-to-frame differences "
+            "within each sequence, mm/frame; sequences weighted by their frames, " + _ACTION_WISE,
+        ),
     ]

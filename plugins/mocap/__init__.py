@@ -1,0 +1,1 @@
+"""``mocap``: BVH motion-capture takes as lifting3d sequences (see ``plugin.py``)."""

@@ -95,7 +95,7 @@ def test_behavior_majority_baseline_comes_from_train_counts():
     for s in behavior.samples(data, "test"):
         BEHAVIOR.sample.validate(s, s["name"])
     ev = behavior.select(data, dict(BEHAVIOR.options))
-    assert ev.dims == {"F": 5, "C": 2} and all("labels" not in x for x in ev.inputs)
+    assert ev.dims == {"F": 5, "C": 2, "A": 2, "K": 7} and all("labels" not in x for x in ev.inputs)
     base = behavior.baseline_majority(ev, None, 0)
     BEHAVIOR.prediction.validate(base, "baseline", dims=ev.dims)
     rec = behavior.evaluation(ev, base, {})

@@ -37,6 +37,7 @@ _REG = _collection_registry()
 SMALL_TWINS = {
     "video": {"frames": 12, "width": 32, "height": 32},
     "calms21": {"n_train": 1, "n_test": 1, "frames": 12, "width": 48, "height": 48},
+    "h36m": {"frames": 30, "actions": 1},
 }
 TWINS = sorted(n for n, e in _REG.datasets().items() if e.spec.synthesize is not None)
 

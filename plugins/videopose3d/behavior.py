@@ -4,8 +4,9 @@ The same network reads every animal's keypoints per frame (``A × K × 2`` featu
 class logits per frame. Inputs are scaled per axis to [−1, 1] by the training split's keypoint
 range (in effect the CalMS21 baselines' x / frame width, y / frame height, which a sequence
 does not carry); a missing keypoint takes its last seen value (0 before any). The loss is
-cross-entropy with "balanced" class weights (n / (C · count)), as the CalMS21 1D-conv baseline
-passes class weights to Keras; frames without a label (−1) are not trained on.
+cross-entropy, unweighted as in the CalMS21 1D-conv baseline (its scripts pass no Keras
+``class_weight``), or with "balanced" weights n / (C · count) (``class_weights: balanced``);
+frames without a label (−1) are not trained on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kpbench.errors import DataError
+from kpbench.errors import ConfigError, DataError
 from kpbench_plugins.videopose3d.temporal import TemporalMethod
 
 
@@ -66,6 +67,12 @@ class BehaviorMethod(TemporalMethod):
         counts = np.bincount(np.concatenate([y[y >= 0] for y in labels]), minlength=self.classes)
         counts = counts[: self.classes]
         weights = counts.sum() / (self.classes * np.maximum(counts, 1))
+        if self.config["class_weights"] == "none":
+            weights = np.ones(self.classes)
+        elif self.config["class_weights"] != "balanced":
+            raise ConfigError(
+                f"class_weights {self.config['class_weights']!r}: expected none or balanced"
+            )
         self.class_weights = torch.tensor(np.where(counts > 0, weights, 0.0), dtype=torch.float32)
         ctx.note("class_weights", [round(float(w), 4) for w in self.class_weights])
         ctx.note("train_sequences", len(seqs))

@@ -30,6 +30,8 @@ DEFAULTS = {
     "flip_augment": True,  # lifting: mirror 2D and 3D, swap left/right joints
     "test_flip": True,  # lifting: average with the flipped input's prediction
     "max_frames_per_sequence": None,
+    "class_weights": "none",  # behavior: "none" (the CalMS21 baselines pass none) or "balanced"
+    "timing_batch_size": 256,  # windows per timed training step / inference call
 }
 
 PRESETS = {
@@ -39,6 +41,7 @@ PRESETS = {
         "epochs": 2,
         "steps_per_epoch": 3,
         "batch_size": 64,
+        "timing_batch_size": 8,
     },
     "default": {
         "filter_widths": [3, 3, 3, 3],  # 81 frames
@@ -47,6 +50,7 @@ PRESETS = {
         "steps_per_epoch": 60,
         "batch_size": 256,
         "lr_decay": 0.9,
+        "timing_batch_size": 64,
     },
     "paper": {},  # the defaults are the paper's configuration
 }

@@ -4,7 +4,7 @@ Paper: https://arxiv.org/abs/1902.09212 — reference code:
 https://github.com/leoxiaobin/deep-high-resolution-net.pytorch. The defaults are the paper's COCO
 model and recipe (W32, 256×192, ``experiments/coco/hrnet/w32_256x192_adam_lr1e-3.yaml``); the
 presets size the same code for tests (``smoke``), 2 CPU cores (``default``) and a GPU
-(``paper``). ``--set width=48`` gives W48, ``--set image_size=[288,384] sigma=3`` the 384×288
+(``paper``). ``--set width=48`` gives W48, ``--set image_size=[288,384] --set sigma=3`` the 384×288
 model, ``--set image_size=[256,256]`` a square input for animal frames.
 """
 

@@ -75,7 +75,7 @@ def print_summary(record: dict) -> None:
     ev = record.get("evaluation") or {}
     if ev.get("inputs_hash"):
         print(
-            f"  evaluated on {ev['inputs']} inputs ({ev['unit']}s), inputs hash {ev['inputs_hash']}"
+            f"  evaluated on {ev['inputs']} inputs, inputs hash {ev['inputs_hash']}"
         )
     if ev.get("unavailable"):
         print(f"  no metrics: {ev['unavailable']}")

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kpbench import __version__
+from kpbench import __version__, requirements
 from kpbench.config import load_config_file, parse_set, resolve
 from kpbench.errors import ConfigError, DataError, IncompatibleError, KpbenchError
 from kpbench.plugins import Registry, get_registry
@@ -197,6 +197,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
             f"plugin with metrics for {task} (see `kpbench list metrics`)"
         )
     device, rank, world = setup_distributed(choose_device(opts.device))
+    requirements.check(mspec.name, mspec.requires, device)
     threads = set_threads(opts.threads)
 
     data = build_dataset(dspec, opts.data_dir, data_options)

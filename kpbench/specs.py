@@ -142,6 +142,9 @@ class MethodSpec:
         trains: True when the method trains (``fit``/``train_step``); False for a predictor
             only (a fixed baseline, a pretrained encoder): the runner then neither trains nor
             times a training step.
+        requires: what the method needs from the machine (:mod:`kpbench.requirements`):
+            ``gpu`` (bool), ``min_memory_gib``, ``min_gpu_memory_gib``; a run on a machine
+            without them is refused before any data is read, with one line saying why.
     """
 
     name: str
@@ -153,11 +156,15 @@ class MethodSpec:
     paper: str = ""
     reference: Mapping[str, Any] = field(default_factory=dict)
     trains: bool = True
+    requires: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from kpbench.requirements import check_keys
+
         _check_name(self.name)
         for t in self.tasks:
             check_task(t)
+        check_keys(self.name, self.requires)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def describe(
         "flops_sample": " / ".join(registry.task(t).unit for t in tasks if t in registry.tasks()),
         "trains": spec.trains,
         "reference": dict(spec.reference),
+        "requires": dict(spec.requires),
         "paper": spec.paper,
     }
 
@@ -149,6 +150,8 @@ def handle(args) -> int:
                 for k, v in info["reference"].items()
             )
         )
+    if info["requires"]:
+        print("requires " + ", ".join(f"{k} {v}" for k, v in info["requires"].items()))
     print("config:")
     for k, v in sorted(info["config"].items()):
         print(f"  {k}: {v}")

@@ -9,16 +9,14 @@ extra "methods" named ``baseline:<name>``. :func:`format_table` renders it;
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from kpbench.errors import ConfigError, KpbenchError
+from kpbench.errors import KpbenchError
 from kpbench.results import load_records, records_frame
 
-FORMATS = ("table", "markdown", "csv", "json")
 #: Runs in one group differ only by seed; ``variant`` names the config keys that set a
 #: method's runs apart when one method and preset were run with several configs.
 GROUP = ["dataset", "task", "method", "preset", "variant"]
@@ -335,7 +333,7 @@ def _label(row: Any) -> str | None:
     return "params" if row.metric == "params" else "GFLOPs"
 
 
-def _wide(block: Any) -> Any:
+def wide_block(block: Any) -> Any:
     """One (dataset, task) block of the summary as display rows: one per method and preset."""
     import pandas as pd
 
@@ -363,47 +361,42 @@ def _wide(block: Any) -> Any:
     return wide.fillna("–")
 
 
-def _pipe_table(df: Any) -> str:
-    """A GitHub-flavoured markdown table (used when ``tabulate`` is not installed)."""
+def format_table(summary: Any, fmt: str = "table", registry: Any = None) -> str:
+    """Render a :func:`compare` summary in a format a plugin offers (``kpbench_report_formats``).
 
-    def line(cells) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    rule = "|" + "|".join(" --- " for _ in df.columns) + "|"
-    return "\n".join([line(df.columns), rule] + [line(r) for r in df.itertuples(index=False)])
-
-
-def format_table(summary: Any, fmt: str = "table") -> str:
-    """Render a :func:`compare` summary.
+    The built-in formats (:mod:`kpbench.reports`): ``table`` (plain text, one block per dataset
+    and task, methods and then baselines as rows, cells ``mean ± std (n=N)``, ↑/↓ for the
+    better direction), ``markdown`` (the same blocks as pipe tables), ``csv`` and ``json``
+    (tidy rows, one per value).
 
     Args:
         summary: the DataFrame :func:`compare` returned.
-        fmt: ``table`` (plain text, one block per dataset and task, methods and then
-            baselines as rows, cells ``mean ± std (n=N)``, ↑/↓ for the better direction),
-            ``markdown`` (the same blocks as pipe tables), ``csv`` or ``json`` (tidy rows, one
-            per value).
+        fmt: the format's name.
+        registry: where formats are looked up (default: the process registry).
 
     Returns:
         The text, without a trailing newline.
 
     Raises:
-        ConfigError: ``fmt`` is not one of :data:`FORMATS`.
+        ConfigError: no installed plugin offers ``fmt``.
+        PluginError: the format's ``render`` failed (one line naming the format and plugin).
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r} is unknown; valid formats: {', '.join(FORMATS)}")
-    if fmt == "csv":
-        return summary[SUMMARY_COLUMNS].to_csv(index=False).rstrip("\n")
-    if fmt == "json":
-        return summary[SUMMARY_COLUMNS].to_json(orient="records", indent=2, force_ascii=False)
-    if summary.empty:
-        return "no values to compare: the finished runs record no metrics, timing or size"
-    blocks = []
-    for (dataset, task), block in summary.groupby(["dataset", "task"], sort=False):
-        wide, heading = _wide(block), f"dataset={dataset} task={task}"
-        if fmt == "table":
-            blocks.append(f"{heading}\n{wide.to_string(index=False)}")
-        elif importlib.util.find_spec("tabulate") is not None:
-            blocks.append(f"**{heading}**\n\n{wide.to_markdown(index=False)}")
-        else:
-            blocks.append(f"**{heading}**\n\n{_pipe_table(wide)}")
-    return "\n\n".join(blocks)
+    from kpbench.errors import PluginError
+    from kpbench.plugins import get_registry
+
+    registry = registry or get_registry()
+    spec = registry.report_format(fmt)
+    try:
+        text = spec.render(summary)
+    except Exception as exc:
+        plugin = registry.report_formats()[fmt].plugin
+        raise PluginError(
+            f"--format {fmt} (plugin {plugin.name}, {plugin.source}) failed: "
+            f"{type(exc).__name__}: {exc}; try another --format"
+        ) from None
+    if not isinstance(text, str):
+        plugin = registry.report_formats()[fmt].plugin
+        raise PluginError(
+            f"--format {fmt} (plugin {plugin.name}) returned {type(text).__name__}, not text"
+        )
+    return text

@@ -52,3 +52,12 @@ def kpbench_metrics():
     Returns:
         list[kpbench.specs.MetricSpec]: one record per metric.
     """
+
+
+@hookspec
+def kpbench_report_formats():
+    """Output formats of ``kpbench compare --format NAME`` this plugin offers.
+
+    Returns:
+        list[kpbench.specs.ReportFormatSpec]: one record per format.
+    """

@@ -15,7 +15,7 @@ import pluggy
 
 from kpbench import hookspecs
 from kpbench.errors import PluginError
-from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec, TaskSpec
+from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec, ReportFormatSpec, TaskSpec
 
 log = logging.getLogger("kpbench")
 
@@ -25,6 +25,7 @@ _HOOKS = {
     "datasets": ("kpbench_datasets", DatasetSpec),
     "methods": ("kpbench_methods", MethodSpec),
     "metrics": ("kpbench_metrics", MetricSpec),
+    "report_formats": ("kpbench_report_formats", ReportFormatSpec),
 }
 
 
@@ -214,6 +215,26 @@ class Registry:
     def metrics(self, task: str | None = None) -> list[MetricSpec]:
         specs = [e.spec for e in self._collect()["metrics"].values()]
         return [m for m in specs if task is None or m.task == task]
+
+    def report_formats(self) -> dict[str, Entry]:
+        return self._collect()["report_formats"]
+
+    def report_format(self, name: str) -> ReportFormatSpec:
+        """The ``compare --format`` called ``name``.
+
+        Raises:
+            ConfigError: no installed plugin offers it (the message lists those that exist).
+        """
+        from kpbench.errors import ConfigError
+
+        entries = self.report_formats()
+        if name not in entries:
+            broken = [p.name for p in self.errors()]
+            extra = f"; plugins that failed to load: {', '.join(broken)}" if broken else ""
+            raise ConfigError(
+                f"--format {name!r} is unknown; valid formats: {', '.join(sorted(entries))}{extra}"
+            )
+        return entries[name].spec
 
     def errors(self) -> list[PluginInfo]:
         self._collect()

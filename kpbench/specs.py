@@ -192,3 +192,24 @@ class MetricSpec:
     def __post_init__(self) -> None:
         _check_name(self.name.replace("@", "_").replace(".", "_"))
         check_task(self.task)
+
+
+@dataclass(frozen=True)
+class ReportFormatSpec:
+    """A ``kpbench compare --format NAME`` a plugin offers (the built-in table, markdown, csv
+    and json are offered the same way, by :mod:`kpbench.reports`).
+
+    Attributes:
+        name: lowercase id (``--format NAME``).
+        render: ``render(summary) -> str``: the text for a :func:`kpbench.compare.compare`
+            summary (a pandas DataFrame with ``kpbench.compare.SUMMARY_COLUMNS``), without a
+            trailing newline.
+        description: one line for ``kpbench list``.
+    """
+
+    name: str
+    render: Callable[..., str]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)

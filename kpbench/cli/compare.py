@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FORMATS = ("table", "markdown", "csv", "json")
-
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="turn a folder of run records into a table and plots")
     p.add_argument("folder", type=Path, nargs="?", default=Path("results"))
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument(
+        "--format",
+        default="table",
+        help="table, markdown, csv, json, or a format a plugin offers (`kpbench list plugins`)",
+    )
     p.add_argument("--out", type=Path, help="write the table to this file instead of stdout")
     p.add_argument(
         "--plots", type=Path, metavar="DIR", help="also write comparison plots (PNG) here"

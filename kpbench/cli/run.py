@@ -74,9 +74,7 @@ def print_summary(record: dict) -> None:
     )
     ev = record.get("evaluation") or {}
     if ev.get("inputs_hash"):
-        print(
-            f"  evaluated on {ev['inputs']} inputs, inputs hash {ev['inputs_hash']}"
-        )
+        print(f"  evaluated on {ev['inputs']} inputs, inputs hash {ev['inputs_hash']}")
     if ev.get("unavailable"):
         print(f"  no metrics: {ev['unavailable']}")
     for name, m in record["metrics"].items():

@@ -154,7 +154,7 @@ def test_json_format(folder):
 
 
 def test_unknown_format_lists_the_valid_ones(folder):
-    with pytest.raises(ConfigError, match="valid formats: table, markdown, csv, json"):
+    with pytest.raises(ConfigError, match="valid formats: csv, json, markdown, table"):
         format_table(compare(folder)[0], "xlsx")
 
 

@@ -7,10 +7,10 @@ import logging
 import sys
 
 from kpbench import __version__
-from kpbench.cli import compare, data, demo, info, listing, run
+from kpbench.cli import compare, data, demo, info, listing, new_plugin, run
 from kpbench.errors import KpbenchError
 
-VERBS = (run, listing, info, compare, data, demo)
+VERBS = (run, listing, info, compare, data, demo, new_plugin)
 
 
 def build_parser() -> argparse.ArgumentParser:

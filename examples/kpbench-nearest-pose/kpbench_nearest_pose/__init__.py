@@ -1,0 +1,1 @@
+"""kpbench-nearest-pose: an example third-party kpbench plugin (see ``plugin``)."""

@@ -131,20 +131,35 @@ def save_predictions(run_dir, evalset: EvalSet, prediction: dict):
     return path
 
 
-def _write_artifacts(task, evalset: EvalSet, prediction: dict, scored: dict | None, ctx) -> None:
-    """``predictions.npz`` always; plus the task's own formats (``TaskSpec.write_predictions``)
-    when it has them and the inputs have truth. A task file named ``predictions`` takes that
-    artifact key, and the npz becomes ``prediction_arrays``."""
+def _write_artifacts(
+    evalset: EvalSet, prediction: dict, scored: dict | None, exporters, ctx
+) -> None:
+    """``predictions.npz`` always; plus every exporter of the task (``kpbench_exporters``) when
+    the inputs have truth. A file an exporter names ``predictions`` takes that artifact key (the
+    npz becomes ``prediction_arrays``); an exporter that fails is noted by name
+    (``notes.export_errors``) and the others still write."""
     arrays = save_predictions(ctx.run_dir, evalset, prediction)
-    extra = {}
-    if task.write_predictions is not None and scored is not None:
-        extra = dict(task.write_predictions(scored, ctx.run_dir))
+    extra: dict = {}
+    errors: dict[str, str] = {}
+    for entry in exporters if scored is not None else ():
+        spec, plugin = entry.spec, entry.plugin
+        try:
+            files = dict(spec.write(scored, ctx.run_dir))
+        except Exception as exc:
+            errors[spec.name] = f"plugin {plugin.name}: {type(exc).__name__}: {exc}"
+            continue
+        for key, path in files.items():
+            extra[key if key not in extra else f"{spec.name}:{key}"] = path
     ctx.add_artifact("prediction_arrays" if "predictions" in extra else "predictions", arrays)
     for key, path in extra.items():
         ctx.add_artifact(key, path)
+    if errors:
+        ctx.note("export_errors", errors)
 
 
-def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, seed: int) -> dict:
+def evaluate(
+    task, evalset: EvalSet, method, options: dict, metric_specs, ctx, seed: int, exporters=()
+) -> dict:
     """Score one method on the inputs ``task.select`` chose; return the record's evaluation parts.
 
     Args:
@@ -155,6 +170,8 @@ def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, s
         metric_specs: the metrics registered for the task.
         ctx: the run context handed to ``predict``.
         seed: the run's seed (random baselines).
+        exporters: the registry's entries of ``kpbench_exporters`` for the task (files written
+            beside the record; see :func:`_write_artifacts`).
 
     Returns:
         ``{"evaluation": {...}, "metrics": {...}, "baselines": {...}}`` where ``evaluation``
@@ -182,7 +199,7 @@ def evaluate(task, evalset: EvalSet, method, options: dict, metric_specs, ctx, s
     check_prediction(task, prediction, evalset, f"method {getattr(method, 'name', '')}".strip())
     scored = None if evalset.unavailable else task.evaluation(evalset, prediction, options)
     if getattr(ctx, "is_main", True) and getattr(ctx, "run_dir", None) is not None:
-        _write_artifacts(task, evalset, prediction, scored, ctx)
+        _write_artifacts(evalset, prediction, scored, exporters, ctx)
     if scored is None:
         return record
     record["metrics"] = score(metric_specs, scored)

@@ -61,3 +61,12 @@ def kpbench_report_formats():
     Returns:
         list[kpbench.specs.ReportFormatSpec]: one record per format.
     """
+
+
+@hookspec
+def kpbench_exporters():
+    """Prediction exporters this plugin offers, each for one task.
+
+    Returns:
+        list[kpbench.specs.ExporterSpec]: one record per exporter.
+    """

@@ -15,7 +15,14 @@ import pluggy
 
 from kpbench import hookspecs
 from kpbench.errors import PluginError
-from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec, ReportFormatSpec, TaskSpec
+from kpbench.specs import (
+    DatasetSpec,
+    ExporterSpec,
+    MethodSpec,
+    MetricSpec,
+    ReportFormatSpec,
+    TaskSpec,
+)
 
 log = logging.getLogger("kpbench")
 
@@ -26,6 +33,7 @@ _HOOKS = {
     "methods": ("kpbench_methods", MethodSpec),
     "metrics": ("kpbench_metrics", MetricSpec),
     "report_formats": ("kpbench_report_formats", ReportFormatSpec),
+    "exporters": ("kpbench_exporters", ExporterSpec),
 }
 
 
@@ -176,7 +184,7 @@ class Registry:
                     )
                     continue
                 for rec in records:
-                    key = rec.name if kind != "metrics" else f"{rec.task}/{rec.name}"
+                    key = f"{rec.task}/{rec.name}" if kind in ("metrics", "exporters") else rec.name
                     if key in out[kind]:
                         other = out[kind][key].plugin
                         log.warning(
@@ -215,6 +223,11 @@ class Registry:
     def metrics(self, task: str | None = None) -> list[MetricSpec]:
         specs = [e.spec for e in self._collect()["metrics"].values()]
         return [m for m in specs if task is None or m.task == task]
+
+    def exporters(self, task: str | None = None) -> list[Entry]:
+        """Prediction exporters (with the plugin offering each), of ``task`` when given."""
+        entries = self._collect()["exporters"].values()
+        return [e for e in entries if task is None or e.spec.task == task]
 
     def report_formats(self) -> dict[str, Entry]:
         return self._collect()["report_formats"]

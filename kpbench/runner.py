@@ -283,7 +283,10 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
             stage = "train"
             method.fit(data, ctx)
         stage = "evaluate"
-        scored = evaluate(tspec, evalset, method, options, metric_specs, ctx, opts.seed)
+        scored = evaluate(
+            tspec, evalset, method, options, metric_specs, ctx, opts.seed,
+            registry.exporters(task),
+        )  # fmt: skip
         record.update(scored)
         stage = "export"
         method.export(data, ctx)

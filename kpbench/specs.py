@@ -58,11 +58,6 @@ class TaskSpec:
         smoke: ``smoke(seed) -> EvalSet``: a few synthetic inputs with ground truth, made in
             memory, for the conformance suite (a method must predict valid outputs on them).
         protocol: the evaluation protocol in words (for ``kpbench info TASK`` and records).
-        write_predictions: ``write_predictions(evaluation, folder) -> {artifact key: path}``:
-            the prediction (and its ground truth) in the formats the task's users already load
-            (``pose2d``: COCO keypoint results JSON), written atomically under the run's
-            folder from the ``evaluation`` record; a file under the key ``predictions`` takes
-            that key (the npz is then ``prediction_arrays``). None: the npz only.
     """
 
     name: str
@@ -79,7 +74,6 @@ class TaskSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     smoke: Callable[..., Any] | None = None
     protocol: str = ""
-    write_predictions: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -213,3 +207,29 @@ class ReportFormatSpec:
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """A prediction exporter a plugin offers for one task (``kpbench_exporters``): the
+    prediction, and its ground truth, in a format the task's users already load. Every
+    exporter of the run's task writes beside the record (the built-in COCO files of
+    ``pose2d`` are offered the same way, by :mod:`kpbench.tasks.pose2d`).
+
+    Attributes:
+        name: lowercase id, unique within its task (``"coco"``).
+        task: the task whose evaluation record it reads.
+        write: ``write(evaluation, folder) -> {artifact key: path}``: files written atomically
+            under ``folder`` from the task's evaluation record. A file under the key
+            ``predictions`` takes that artifact key (the npz is then ``prediction_arrays``).
+        description: one line for ``kpbench list``.
+    """
+
+    name: str
+    task: str
+    write: Callable[..., Any]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        check_task(self.task)

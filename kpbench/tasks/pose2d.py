@@ -42,7 +42,7 @@ from kpbench.errors import DataError
 from kpbench.evaluation import EvalSet
 from kpbench.metrics import pose2d as pm
 from kpbench.schema import Field, Schema
-from kpbench.specs import MetricSpec, TaskSpec
+from kpbench.specs import ExporterSpec, MetricSpec, TaskSpec
 from kpbench.tasks.common import IMAGE_SIZE, LOAD, SOURCE, LazySamples, evenly, image_field
 
 NAME = "pose2d"
@@ -299,7 +299,6 @@ def kpbench_tasks():
                 "paper": {},
             },
             smoke=smoke,
-            write_predictions=pm.write_coco,
             protocol=(
                 "top-down with the annotated (or keypoint-extent) boxes; up to "
                 "{max_test_instances} labelled test-split instances, spread evenly; PCK "
@@ -344,4 +343,17 @@ def kpbench_metrics():
             )
             for kind, fn in (("AP", pm.oks_ap), ("AR", pm.oks_ar))
         ),
+    ]
+
+
+@hookimpl
+def kpbench_exporters():
+    return [
+        ExporterSpec(
+            name="coco",
+            task=NAME,
+            write=pm.write_coco,
+            description="COCO keypoint results (predictions.coco.json, read by COCO.loadRes) "
+            "and the matching ground truth (ground_truth.coco.json)",
+        )
     ]

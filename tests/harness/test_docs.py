@@ -98,7 +98,14 @@ def undocumented_fields(text: str, specs: dict[str, tuple[str, list[str]]]) -> l
 
 def test_every_spec_field_is_documented():
     specs = spec_fields()
-    assert set(specs) == {"TaskSpec", "DatasetSpec", "MethodSpec", "MetricSpec", "ReportFormatSpec"}
+    assert set(specs) == {
+        "TaskSpec",
+        "DatasetSpec",
+        "MethodSpec",
+        "MetricSpec",
+        "ReportFormatSpec",
+        "ExporterSpec",
+    }
     assert "trains" in specs["MethodSpec"][1] and "data_hint" in specs["DatasetSpec"][1]
     assert undocumented_fields(doc(), specs) == []
 

@@ -92,7 +92,8 @@ def test_a_pose2d_run_lists_coco_files_and_the_arrays(tmp_path):
     evalset = task.smoke(0)
     ctx = _Ctx(tmp_path)
     options = dict(task.options)
-    rec = evaluate(task, evalset, _Truth(evalset), options, [], ctx, 0)
+    exporters = get_registry().exporters("pose2d")
+    rec = evaluate(task, evalset, _Truth(evalset), options, [], ctx, 0, exporters)
     assert rec["evaluation"]["unavailable"] is None
     assert ctx.artifacts["predictions"].name == "predictions.coco.json"
     assert ctx.artifacts["ground_truth"].name == "ground_truth.coco.json"
@@ -103,7 +104,7 @@ def test_a_pose2d_run_lists_coco_files_and_the_arrays(tmp_path):
 
 def test_a_task_without_its_own_format_keeps_the_npz_as_predictions(tmp_path):
     task = get_registry().task("discovery2d")
-    assert task.write_predictions is None
+    assert get_registry().exporters("discovery2d") == []
     evalset = task.smoke(0)
 
     class Grid:
@@ -113,6 +114,38 @@ def test_a_task_without_its_own_format_keeps_the_npz_as_predictions(tmp_path):
             return {"keypoints": np.zeros((len(inputs), 3, 2))}
 
     ctx = _Ctx(tmp_path)
-    evaluate(task, evalset, Grid(), dict(task.options), [], ctx, 0)
+    evaluate(task, evalset, Grid(), dict(task.options), [], ctx, 0, [])
     assert set(ctx.artifacts) == {"predictions"}
     assert ctx.artifacts["predictions"].name == "predictions.npz"
+
+
+def test_a_failing_exporter_is_noted_by_name_and_the_others_still_write(tmp_path):
+    from kpbench import hookimpl
+    from kpbench.plugins import Registry
+    from kpbench.specs import ExporterSpec
+
+    class Fragile:
+        @hookimpl
+        def kpbench_exporters(self):
+            def write(evaluation, folder):
+                raise OSError("disk full")
+
+            return [ExporterSpec("fragile", "pose2d", write)]
+
+    reg = Registry()
+    reg.register(Fragile(), name="fragile_plugin")
+    exporters = reg.exporters("pose2d")
+    assert [e.spec.name for e in exporters] == ["coco", "fragile"]
+    task = reg.task("pose2d")
+    evalset = task.smoke(0)
+
+    class NotingCtx(_Ctx):
+        notes: dict = {}
+
+        def note(self, key, value):
+            self.notes[key] = value
+
+    ctx = NotingCtx(tmp_path)
+    evaluate(task, evalset, _Truth(evalset), dict(task.options), [], ctx, 0, exporters)
+    assert ctx.artifacts["predictions"].name == "predictions.coco.json"
+    assert ctx.notes["export_errors"] == {"fragile": "plugin fragile_plugin: OSError: disk full"}

@@ -156,7 +156,7 @@ def synthesize(
         f"(`kpbench data synth h36m`, seed {seed}).\n"
         f"Subjects {', '.join(subject_names)}; actions {', '.join(action_names)}; "
         f"{takes} take(s) each; {frames} frames at 50 fps; procedural motion, not real people.\n"
-        "3D: 32 mocap joints, world metres (the 15 joints VideoPose3D drops are placeholders).\n"
+        "3D: 32 mocap joints, world metres (the 15 joints VideoPose3D drops sit at nearby body points: pelvis, thorax, toes, hands).\n"
         "2D: the 17 kept joints projected through the published Human3.6M cameras "
         "(distortion included)"
         + (

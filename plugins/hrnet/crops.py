@@ -66,3 +66,12 @@ def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """``(..., 2)`` points through a ``2×3`` affine (NaN stays NaN)."""
     pts = np.asarray(points, np.float64)
     return pts @ matrix[:, :2].T + matrix[:, 2]
+
+
+def crop_box(
+    image: np.ndarray, box: np.ndarray, out_size: tuple[int, int], padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """The test-time crop of an ``(x, y, w, h)`` box (no augmentation) and its ``2×3`` affine."""
+    center, size = box_to_center_size(box, out_size[0] / out_size[1], padding)
+    m = crop_matrix(center, size, out_size)
+    return warp(image, m, out_size), m

@@ -39,9 +39,9 @@ def upper_body(names: list[str]) -> np.ndarray:
 
 
 def load_in_order(frames) -> list[np.ndarray]:
-    """Each frame's image, decoding a source frame once when its instances are neighbours
-    (one frame's animals, one image's persons: ``source`` up to a ``#ann`` suffix)."""
-    key = [f.source.split("#ann")[0] for f in frames]
+    """Each frame's image, decoding a source frame once (one frame's animals, one image's
+    persons share its ``source``)."""
+    key = [f.source for f in frames]
     images: list = [None] * len(frames)
     last_key, last = None, None
     for i in sorted(range(len(frames)), key=key.__getitem__):

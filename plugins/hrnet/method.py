@@ -196,17 +196,14 @@ class HRNetMethod(TrainableMethod):
 
     def predict(self, inputs, ctx) -> dict:
         """Keypoints (px of each original frame) and scores (heatmap maxima) per input instance."""
-        aspect = self.size[0] / self.size[1]
         matrices, batch = [], []
         cache_key, image = None, None
         for item in inputs:
-            key = str(item["source"]).split("#ann")[0]
-            if key != cache_key:  # one frame's instances come together: decode it once
-                cache_key, image = key, item["load"]()
-            center, size = crops.box_to_center_size(item["box"], aspect, self.config["padding"])
-            m = crops.crop_matrix(center, size, self.size)
+            if item["source"] != cache_key:  # one frame's instances come together: decode once
+                cache_key, image = item["source"], item["load"]()
+            crop, m = crops.crop_box(image, item["box"], self.size, self.config["padding"])
             matrices.append(m)
-            batch.append(crops.warp(image, m, self.size))
+            batch.append(crop)
         if not batch:
             return {
                 "keypoints": np.zeros((0, self.num_keypoints, 2)),
@@ -226,16 +223,8 @@ class HRNetMethod(TrainableMethod):
         out = np.zeros((0, h, w, 3), np.uint8)
         if data is not None:
             frames = [f for f in data.labeled_instances("train") if f.visible().any()][:n]
-            inputs = [{"source": f.source, "load": f.load, "box": f.bbox()} for f in frames]
-            aspect = w / h
-            rows = []
-            for item in inputs:
-                center, size = crops.box_to_center_size(item["box"], aspect, self.config["padding"])
-                rows.append(
-                    crops.warp(
-                        item["load"](), crops.crop_matrix(center, size, self.size), self.size
-                    )
-                )
+            rows = [crops.crop_box(f.load(), f.bbox(), self.size, self.config["padding"])[0]
+                    for f in frames]  # fmt: skip
             out = np.stack(rows) if rows else out
         if len(out) < n:
             extra = np.random.default_rng(0).integers(

@@ -39,6 +39,7 @@ class BehaviorMethod(TemporalMethod):
         self.lo = np.zeros(2, np.float32)
         self.hi = np.ones(2, np.float32)
         self.class_weights = torch.ones(self.classes)
+        self._frames: list[np.ndarray] | None = None  # labelled frames per training sequence
 
     def _features(self, seq: dict) -> np.ndarray:
         kp = np.asarray(seq["keypoints"], np.float64)
@@ -85,10 +86,9 @@ class BehaviorMethod(TemporalMethod):
 
     def windows(self, padded, index):
         """Windows around labelled frames only (``index`` rows count labelled frames)."""
-        frames = getattr(self, "_frames", None)
-        if frames is None:
+        if self._frames is None:
             return super().windows(padded, index)
-        rows = np.array([(s, frames[s][f]) for s, f in index])
+        rows = np.array([(s, self._frames[s][f]) for s, f in index])
         return super().windows(padded, rows)
 
     def predict(self, inputs, ctx) -> dict:

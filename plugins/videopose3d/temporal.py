@@ -9,6 +9,8 @@ decayed from 0.1 to 0.001 over the epochs, dropout 0.25.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 import torch
 
@@ -53,8 +55,9 @@ class TemporalMethod(TrainableMethod):
         self.optimizer = None
 
     # -- what a task supplies --------------------------------------------------------------------
+    @abstractmethod
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The training loss of a batch's outputs against its targets."""
 
     def flip_batch(self, x: np.ndarray, y: np.ndarray, flip: np.ndarray):
         """Mirror the windows ``x`` and targets ``y`` where ``flip``; default: no flip."""

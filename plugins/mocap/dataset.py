@@ -52,6 +52,16 @@ are the projections of the 3D ones, plus Gaussian noise of ``noise_px`` px (defa
 **Splits.** ``test_takes`` (default: the last take in sorted order, a held-out take, e.g.
 ``131_03``) are test, every camera view of them; the other takes are train. Names match the file
 stem, with or without its ``_`` (``--set data.test_takes=131_03`` reads as YAML's 13103).
+
+**Alignment.** Walking takes only (:data:`CMU_ACTIONS`: 131_01 and 131_02), set ``"walk"``: one
+sequence per (take, camera), named like the ``lifting3d`` sample, with the camera's 2D keypoints
+(T, 17, 2) px at ``fps``. Phases and progress come from the gait rule of :mod:`.gait` (heel
+strikes; phase 0 left → right strike, 1 right → left; progress through the current gait cycle),
+computed once per take on the 3D joints, so every camera of a take has the same labels; only
+whole gait cycles are kept. The hop (131_03) and takes of unknown action are not alignment
+sequences: the gait rule is defined for walking (``notes["alignment"]["excluded"]``). The splits
+follow ``test_takes``: with the default (131_03, the hop) the test split has no walk; run
+``--set data.test_takes=131_02`` to align 131_02's views after training on 131_01's.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ from kpbench.errors import ConfigError, DataError
 
 from . import cameras as cams
 from .bvh import BvhTake, forward_kinematics, read_bvh
+from .gait import gait_labels
 from .plugin import DATA_HINT
 
 #: mm per CMU BVH unit: CMU's ASF unit, (1/0.45) inch.
@@ -158,7 +169,7 @@ class MocapDataset(KeypointDataset):
     """
 
     name = "mocap"
-    tasks = ("lifting3d",)
+    tasks = ("lifting3d", "alignment")
 
     def __init__(self, root: Path, files: list[Path], options: dict):
         super().__init__()
@@ -196,6 +207,7 @@ class MocapDataset(KeypointDataset):
                 u, v = np.moveaxis(sample["keypoints2d"], -1, 0)
                 outside.append(float(((u < 0) | (v < 0) | (u > cam["size"][0]) |
                                       (v > cam["size"][1])).mean()))  # fmt: skip
+        self._gait, align_notes = self._gait_labels(world, fps_out)
         self.notes = {
             "takes_found": list(self.takes),
             "takes": info,
@@ -210,6 +222,7 @@ class MocapDataset(KeypointDataset):
             "noise_px": float(options["noise_px"]),
             "points_outside_image": round(max(outside), 4),
             "samples": {s: len(v) for s, v in self._samples.items()},
+            "alignment": align_notes,
             "ignored": "CMU joints and end sites outside the 17-joint mapping; files not *.bvh",
         }
 
@@ -249,8 +262,49 @@ class MocapDataset(KeypointDataset):
             "fps": fps,
         }
 
+    def _gait_labels(self, world: dict, fps: float) -> tuple[dict, dict]:
+        """Gait labels of every walking take, and what the notes say about alignment."""
+        gaits, excluded, strikes = {}, {}, {}
+        for stem, points in world.items():
+            action = CMU_ACTIONS.get(stem)
+            if action != "walk":
+                excluded[stem] = f"{action or 'unknown action'}: the gait rule is for walks"
+                continue
+            gait = gait_labels(points[:, 0], points[:, 6], points[:, 3], fps)
+            if gait is None:
+                excluded[stem] = "fewer than two left heel strikes: no whole gait cycle"
+                continue
+            gaits[stem] = gait
+            strikes[stem] = {"left": gait.left.tolist(), "right": gait.right.tolist(),
+                             "kept_frames": [gait.start, gait.stop]}  # fmt: skip
+        test_walks = [s for s in gaits if s in self.test_takes]
+        notes = {"set": "walk", "takes": sorted(gaits), "excluded": excluded, "strikes": strikes,
+                 "phases": "0: left strike to next strike, 1: right strike to next strike",
+                 "progress": "fraction of the gait cycle (left strike to next left strike)"}  # fmt: skip
+        if not test_walks:
+            notes["test_split"] = (
+                "no walking take among test_takes: no test alignment sequence; "
+                "e.g. --set data.test_takes=131_02"
+            )
+        return gaits, notes
+
     def sequences3d(self, split: str) -> list[dict]:
         return list(self._samples.get(split, []))
+
+    def alignment_sequences(self, split: str) -> list[dict]:
+        """One ``"walk"`` sequence per (walking take, camera) of ``split``: the camera's 2D
+        keypoints over the take's whole gait cycles, with gait phases and cycle progress."""
+        out = []
+        for sample in self._samples.get(split, []):
+            gait = self._gait.get(sample["name"].rsplit(".cam", 1)[0])
+            if gait is None:
+                continue
+            out.append({
+                "name": sample["name"], "set": "walk",
+                "keypoints": sample["keypoints2d"][gait.start : gait.stop],
+                "fps": sample["fps"], "phases": gait.phases, "progress": gait.progress,
+            })  # fmt: skip
+        return out
 
     def describe(self) -> dict:
         out = super().describe()

@@ -1,4 +1,4 @@
-"""The ``mocap`` dataset: BVH motion-capture takes (CMU) as ``lifting3d`` sequences.
+"""The ``mocap`` dataset: BVH motion-capture takes (CMU) as ``lifting3d`` and ``alignment`` sequences.
 
 The 3D joints come from forward kinematics of each take, mapped to Human3.6M's 17 joints and
 resampled to 50 fps; the 2D joints are their projections into virtual Human3.6M-like cameras
@@ -34,7 +34,7 @@ def kpbench_datasets():
     return [
         DatasetSpec(
             name="mocap",
-            tasks=("lifting3d",),
+            tasks=("lifting3d", "alignment"),
             build=build,
             description="BVH motion capture (CMU): Human3.6M's 17 joints in virtual cameras, 50 fps",
             data_hint=DATA_HINT,

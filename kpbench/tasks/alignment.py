@@ -9,35 +9,55 @@ keypoints and fps, never the phases or progress. It returns one D-dimensional em
 frame, with D its own choice. It must not encode the frame's position: TCC warns that an
 embedder that counts frames solves the task trivially.
 
-**Protocol.** Up to ``max_sequences`` sequences of the ``test`` split (spread evenly; all by
-default), whole, in the dataset's order. The prediction concatenates the frames of all the
-sequences in input order. The metrics come with the TCC plugin:
+**Protocol.** The inputs are up to ``max_sequences`` sequences of the ``test`` split (spread
+evenly; all by default), then up to ``max_train_sequences`` sequences of the ``train`` split
+(spread evenly over those of the sets tested), whole, each part in the dataset's order. The
+method embeds them all; the prediction concatenates the frames of all the sequences in input
+order. The truth's ``split`` says which sequence is which: only test sequences are scored;
+the train sequences only fit the probes (the classifiers on frozen embeddings), as TCC fits
+its classifiers on train videos and reports validation ones. Without train sequences (in the
+dataset, or for one set) the probes are fitted leave one test sequence out; the selection's
+``probe_fit`` says so. Scores are within each set, averaged over the sets
+(:mod:`kpbench.metrics.alignment`, with the definitions):
 
-* Kendall's τ between frame index and nearest-neighbour index, over every ordered pair of
-  sequences of one set;
-* phase classification accuracy and phase-progression R² of classifiers fitted on the
-  frozen embeddings;
-* cycle consistency.
+* ``kendalls_tau``: Kendall's τ between frame index and nearest-neighbour index, over every
+  ordered pair of test sequences of one set, every ``stride``-th frame (default 1; TCC's
+  configs use 2 for Pouring and 5 for Penn Action: ``--set task.stride=2``);
+* ``cycle_consistency``: two-way nearest-neighbour cycle consistency, % (same frames);
+* ``phase_accuracy@0.1/0.5/1.0``: phase classification accuracy, %, of an RBF SVC fitted on
+  the frozen (standardised) embeddings of 10/50/100 % of the set's train sequences;
+* ``phase_progression``: R² of a linear regression from embedding to progress;
+* ``phase_agreement``: % of test frames whose nearest neighbour in another test sequence of
+  the set has the same phase (gait phases of mocap walks).
 
-TCC fits its classifiers on train videos. This selection holds test sequences only, so the
-metrics fit across test sequences (e.g. leave one sequence out).
+The exporter ``alignment_plot`` draws ``alignment.png``: the nearest-neighbour path between
+the first two test sequences of one set and four matched frame pairs.
 
-**Baselines.** ``raw``: the pixels, when every input has frames. Each frame is converted to
-grey, downsampled to 8×8 (``cv2.INTER_AREA``) and flattened: D = 64, values 0–255.
-Otherwise ``raw`` uses the keypoints, centred on each frame's mean keypoint and flattened,
-NaN → 0: D = 2K px.
+**Baselines.**
+
+* ``raw``: the pixels, when every input has frames. Each frame is converted to grey,
+  downsampled to 8×8 (``cv2.INTER_AREA``) and flattened: D = 64, values 0–255. Otherwise
+  ``raw`` uses the keypoints, centred on each frame's mean keypoint and flattened, NaN → 0:
+  D = 2K px.
+* ``untrained``: the same evaluation through an encoder left at its random initialisation
+  (seeded by the run's seed; TCC's "random features" row). Frames: torchvision
+  ``resnet18(weights=None)`` in eval mode, each frame resized to 112×112, ImageNet-normalised,
+  globally average-pooled: D = 512. Keypoints only: the centred keypoints (as ``raw``) through
+  a random MLP 2K → 128 → ReLU → 128 (PyTorch's default initialisation): D = 128.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 
 from kpbench import hookimpl
 from kpbench.evaluation import EvalSet
+from kpbench.metrics import alignment as am
 from kpbench.schema import Field, Schema, SchemaError
-from kpbench.specs import TaskSpec
+from kpbench.specs import ExporterSpec, MetricSpec, TaskSpec
 from kpbench.tasks.common import evenly
 
 NAME = "alignment"
@@ -104,7 +124,8 @@ def _length(s: Mapping) -> int:
     return len(s["phases"])
 
 
-def _evalset(seqs: list[dict], info: dict) -> EvalSet:
+def _evalset(test: list[dict], train: list[dict], info: dict) -> EvalSet:
+    seqs = [*test, *train]
     lengths = np.array([_length(s) for s in seqs], np.int64)
     truth = {
         "phases": np.concatenate([np.asarray(s["phases"], np.int64) for s in seqs]),
@@ -112,18 +133,27 @@ def _evalset(seqs: list[dict], info: dict) -> EvalSet:
         "lengths": lengths,
         "sets": np.array([s["set"] for s in seqs], dtype=str),
         "names": np.array([s["name"] for s in seqs], dtype=str),
+        "split": np.array(["test"] * len(test) + ["train"] * len(train), dtype=str),
     }
     with_frames = sum(s.get("frames") is not None for s in seqs)
     return EvalSet(
         inputs=[{key: s.get(key) for key in INPUTS.field_names()} for s in seqs],
         truth=truth,
-        ids=[f"{s['set']}/{s['name']} ({n} frames)" for s, n in zip(seqs, lengths)],
+        ids=[
+            f"{part}:{s['set']}/{s['name']} ({n} frames)"
+            for s, n, part in zip(seqs, lengths, truth["split"])
+        ],
         dims={"F": int(lengths.sum())},
         info={
             **info,
             "sequences": len(seqs),
+            "scored_sequences": len(test),
+            "probe_sequences": len(train),
+            "probe_fit": "train-split sequences"
+            if train
+            else "leave one test sequence out (no train-split sequences)",
             "frames": int(lengths.sum()),
-            "sets": sorted(set(truth["sets"].tolist())),
+            "sets": sorted(set(truth["sets"][: len(test)].tolist())),
             "with_frames": with_frames,
             "with_keypoints": sum(s.get("keypoints") is not None for s in seqs),
         },
@@ -131,9 +161,12 @@ def _evalset(seqs: list[dict], info: dict) -> EvalSet:
 
 
 def select(data, options: dict) -> EvalSet:
-    """Whole ``test`` sequences (at most ``max_sequences``, spread evenly) in dataset order.
+    """Whole ``test`` sequences (at most ``max_sequences``, spread evenly), then whole ``train``
+    sequences of the sets tested (at most ``max_train_sequences``, spread evenly), each in
+    dataset order; the train ones only fit the probes.
 
-    Truth: ``phases`` (F,) int, ``progress`` (F,), ``lengths`` (S,), ``sets`` (S,), ``names`` (S,).
+    Truth: ``phases`` (F,) int, ``progress`` (F,), ``lengths`` (S,), ``sets`` (S,), ``names``
+    (S,), ``split`` (S,) ``"test"`` or ``"train"``.
 
     Raises:
         kpbench.schema.SchemaError: a sequence does not match :data:`SAMPLE`.
@@ -146,22 +179,46 @@ def select(data, options: dict) -> EvalSet:
             unavailable=f"dataset {data.name!r} has no test-split alignment sequences: "
             "alignment metrics skipped",
         )  # fmt: skip
-    return _evalset(chosen, {"test_sequences": len(test)})
+    sets = {s["set"] for s in chosen}
+    train = [s for s in samples(data, "train") if s["set"] in sets]
+    probes = evenly(train, options.get("max_train_sequences"))
+    return _evalset(chosen, probes, {"test_sequences": len(test), "train_sequences": len(train)})
+
+
+#: Longest side (px) of the thumbnails the evaluation record keeps for the alignment plot.
+THUMBNAIL = 48
+
+
+def _thumbnails(frames: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = frames.shape[1:3]
+    scale = min(1.0, THUMBNAIL / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
     """The alignment record: embeddings beside per-frame phases and progress.
 
+    The record goes to the metrics and the exporters only (the run's JSON record holds the
+    metric values; the prediction's arrays go to ``predictions.npz``), so its arrays cost no
+    space on disk.
+
     Returns:
         ``embeddings`` (F, D) float64; ``phases`` (F,) int; ``progress`` (F,) in [0, 1];
         ``sequence`` (F,) int: index of each frame's sequence; ``frame`` (F,) int: the
         frame's index in its sequence; ``lengths`` (S,) int; ``sets`` (S,) str;
-        ``names`` (S,) str.
+        ``names`` (S,) str; ``split`` (S,) str, ``"test"`` (scored) or ``"train"`` (fits the
+        probes); ``stride`` int (option ``stride``); for the two sequences the plot aligns
+        (:func:`kpbench.metrics.alignment.preview_pair`), ``thumbnails`` {sequence index:
+        (T, h, w, 3) uint8, longest side ≤ :data:`THUMBNAIL`} when they have frames, and
+        ``keypoints`` {sequence index: (T, K, 2) px} when they have keypoints.
     """
     t = evalset.truth
     lengths = t["lengths"]
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return {
+    record = {
         "embeddings": np.asarray(prediction["embeddings"], np.float64),
         "phases": t["phases"],
         "progress": t["progress"],
@@ -170,7 +227,18 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "lengths": lengths,
         "sets": t["sets"],
         "names": t["names"],
+        "split": t.get("split", np.full(len(lengths), "test")),
+        "stride": int(options.get("stride", 1)),
+        "thumbnails": {},
+        "keypoints": {},
     }
+    for s in am.preview_pair(record) or ():
+        x = evalset.inputs[s]
+        if x.get("frames") is not None:
+            record["thumbnails"][s] = _thumbnails(np.asarray(x["frames"]))
+        if x.get("keypoints") is not None:
+            record["keypoints"][s] = np.asarray(x["keypoints"], np.float64)
+    return record
 
 
 def _pixels(frames: np.ndarray) -> np.ndarray:
@@ -188,6 +256,22 @@ def _centred(keypoints: np.ndarray) -> np.ndarray:
     return np.nan_to_num(kp - mean, nan=0.0).reshape(len(kp), -1)
 
 
+def _modality(inputs, baseline: str) -> str:
+    """``"frames"`` when every input has frames, else ``"keypoints"`` when every one has them.
+
+    Raises:
+        ValueError: some inputs have frames only and others keypoints only.
+    """
+    if all(x.get("frames") is not None for x in inputs):
+        return "frames"
+    if all(x.get("keypoints") is not None for x in inputs):
+        return "keypoints"
+    raise ValueError(
+        f"baseline {baseline}: the inputs mix sequences with frames only and keypoints only; "
+        "it needs frames in every input or keypoints in every input"
+    )
+
+
 def baseline_raw(evalset: EvalSet, prediction: dict, seed: int) -> dict:
     """Grey 8×8 pixels per frame when every input has frames, else centred keypoints.
 
@@ -195,35 +279,85 @@ def baseline_raw(evalset: EvalSet, prediction: dict, seed: int) -> dict:
         ValueError: some inputs have frames only and others keypoints only.
     """
     inputs = list(evalset.inputs)
-    if all(x.get("frames") is not None for x in inputs):
+    if _modality(inputs, "raw") == "frames":
         parts = [_pixels(x["frames"]) for x in inputs]
-    elif all(x.get("keypoints") is not None for x in inputs):
-        parts = [_centred(x["keypoints"]) for x in inputs]
     else:
-        raise ValueError(
-            "baseline raw: the inputs mix sequences with frames only and keypoints only; "
-            "it needs frames in every input or keypoints in every input"
-        )
+        parts = [_centred(x["keypoints"]) for x in inputs]
     return {"embeddings": np.concatenate(parts)}
 
 
+#: Frames per forward pass of the ``untrained`` ResNet-18.
+UNTRAINED_BATCH = 64
+
+
+def baseline_untrained(evalset: EvalSet, prediction: dict, seed: int) -> dict:
+    """A randomly initialised encoder (seeded): ResNet-18 features of the frames (D = 512), or
+    a random MLP of the centred keypoints (D = 128); see the module docs.
+
+    Raises:
+        ValueError: some inputs have frames only and others keypoints only.
+    """
+    import torch
+    from torch import nn
+
+    inputs = list(evalset.inputs)
+    modality = _modality(inputs, "untrained")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if modality == "frames":
+            from torchvision.models import resnet18
+
+            net = resnet18(weights=None)
+            net.fc = nn.Identity()
+        else:
+            k2 = _centred(inputs[0]["keypoints"]).shape[1]
+            net = nn.Sequential(nn.Linear(k2, 128), nn.ReLU(), nn.Linear(128, 128))
+    net.eval()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    parts = []
+    with torch.no_grad():
+        for x in inputs:
+            if modality == "keypoints":
+                kp = torch.as_tensor(_centred(x["keypoints"]), dtype=torch.float32)
+                parts.append(net(kp).double().numpy())
+                continue
+            frames = np.asarray(x["frames"])
+            for lo in range(0, len(frames), UNTRAINED_BATCH):
+                batch = torch.as_tensor(frames[lo : lo + UNTRAINED_BATCH]).permute(0, 3, 1, 2)
+                batch = nn.functional.interpolate(
+                    batch.float() / 255.0, size=(112, 112), mode="bilinear", antialias=True
+                )
+                parts.append(net((batch - mean) / std).double().numpy())
+    return {"embeddings": np.concatenate(parts)}
+
+
+def _dot_sequence(act: str, n: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames, keypoints and progress of a dot crossing a 16×16 frame (``left`` or ``down``)."""
+    progress = np.linspace(0.0, 1.0, n)
+    pos = np.clip(2 + 11 * progress + rng.normal(0, 0.3, n), 1.5, 13.5)
+    xy = np.stack([pos, np.full(n, 8.0)] if act == "left" else [np.full(n, 8.0), pos], -1)
+    frames = np.zeros((n, 16, 16, 3), np.uint8)
+    for t, (x, y) in enumerate(np.round(xy).astype(int)):
+        frames[t, y - 1 : y + 2, x - 1 : x + 2] = 255
+    return frames, np.stack([xy, xy + [1.0, 1.0]], 1), progress
+
+
 def smoke(seed: int = 0) -> EvalSet:
-    """Four sequences (2 sets) of a dot crossing a 16×16 frame, 3 phases by progress."""
+    """Four test and four train sequences (2 sets) of a dot crossing a 16×16 frame, 3 phases by
+    progress."""
     rng = np.random.default_rng(seed)
-    seqs = []
-    for i, (act, n) in enumerate([("left", 10), ("left", 14), ("down", 8), ("down", 12)]):
-        progress = np.linspace(0.0, 1.0, n)
-        pos = np.clip(2 + 11 * progress + rng.normal(0, 0.3, n), 1.5, 13.5)
-        xy = np.stack([pos, np.full(n, 8.0)] if act == "left" else [np.full(n, 8.0), pos], -1)
-        kp = np.stack([xy, xy + [1.0, 1.0]], 1)
-        frames = np.zeros((n, 16, 16, 3), np.uint8)
-        for t, (x, y) in enumerate(np.round(xy).astype(int)):
-            frames[t, y - 1 : y + 2, x - 1 : x + 2] = 255
-        seqs.append({
-            "name": f"{act}{i}", "set": act, "frames": frames, "keypoints": kp, "fps": 30.0,
-            "phases": np.minimum(progress * 3, 2).astype(np.int64), "progress": progress,
-        })  # fmt: skip
-    return _evalset(seqs, {"test_sequences": 4})
+    parts: dict[str, list] = {"test": [], "train": []}
+    lengths = [("left", 10), ("left", 14), ("down", 8), ("down", 12)]
+    for split, shift in (("test", 0), ("train", 1)):
+        for i, (act, n) in enumerate(lengths):
+            frames, kp, progress = _dot_sequence(act, n + shift, rng)
+            parts[split].append({
+                "name": f"{split}_{act}{i}", "set": act, "frames": frames, "keypoints": kp,
+                "fps": 30.0, "phases": np.minimum(progress * 3, 2).astype(np.int64),
+                "progress": progress,
+            })  # fmt: skip
+    return _evalset(parts["test"], parts["train"], {"test_sequences": 4, "train_sequences": 4})
 
 
 @hookimpl
@@ -239,18 +373,92 @@ def kpbench_tasks():
             samples=samples,
             select=select,
             evaluation=evaluation,
-            baselines={"raw": baseline_raw},
-            options={"max_sequences": None},
+            baselines={"raw": baseline_raw, "untrained": baseline_untrained},
+            options={"max_sequences": None, "max_train_sequences": None, "stride": 1},
             presets={
-                "smoke": {"max_sequences": 6},
-                "default": {"max_sequences": 40},
+                "smoke": {"max_sequences": 6, "max_train_sequences": 6},
+                "default": {"max_sequences": 40, "max_train_sequences": 40},
                 "paper": {},
             },
             smoke=smoke,
             protocol=(
-                "whole test-split sequences (up to {max_sequences}, spread evenly; None = all), "
+                "whole test-split sequences (up to {max_sequences}, spread evenly; None = all) "
+                "scored, whole train-split sequences of their sets (up to "
+                "{max_train_sequences}) fit the probes (else leave one test sequence out); "
                 "every frame embedded; scored within each set on frame phases and progress "
-                "(nearest-neighbour alignment, classifiers fitted on the frozen embeddings)"
+                "(nearest-neighbour alignment at stride {stride}, classifiers fitted on the "
+                "frozen embeddings)"
             ),
+        )
+    ]
+
+
+_WITHIN = "over ordered pairs of test sequences of one set, mean over sets"
+_PROBE = "fitted on the set's train sequences (else leave one test sequence out), mean over sets"
+
+
+@hookimpl
+def kpbench_metrics():
+    return [
+        MetricSpec(
+            name="kendalls_tau",
+            task=NAME,
+            fn=am.kendalls_tau,
+            unit="",
+            higher_is_better=True,
+            description="Kendall's τ between frame index and nearest-neighbour index "
+            f"(sqeuclidean, every stride-th frame), {_WITHIN}",
+        ),
+        MetricSpec(
+            name="cycle_consistency",
+            task=NAME,
+            fn=am.cycle_consistency,
+            unit="%",
+            higher_is_better=True,
+            description="% of frames whose nearest neighbour's nearest neighbour back is within "
+            f"one frame of it (two-way cycle), {_WITHIN}",
+        ),
+        *(
+            MetricSpec(
+                name=f"phase_accuracy@{fraction}",
+                task=NAME,
+                fn=partial(am.phase_accuracy, fraction=fraction),
+                unit="%",
+                higher_is_better=True,
+                description=f"per-frame phase accuracy on the test frames of an RBF SVC (ovo) on "
+                f"standardised embeddings, {_PROBE}, using {fraction:.0%} of them (seeded)",
+            )
+            for fraction in (0.1, 0.5, 1.0)
+        ),
+        MetricSpec(
+            name="phase_progression",
+            task=NAME,
+            fn=am.phase_progression,
+            unit="",
+            higher_is_better=True,
+            description="R² on the test frames of a linear regression from embedding to "
+            f"progress, {_PROBE}",
+        ),
+        MetricSpec(
+            name="phase_agreement",
+            task=NAME,
+            fn=am.phase_agreement,
+            unit="%",
+            higher_is_better=True,
+            description="% of frames whose nearest neighbour (sqeuclidean) has the same phase, "
+            + _WITHIN,
+        ),
+    ]
+
+
+@hookimpl
+def kpbench_exporters():
+    return [
+        ExporterSpec(
+            name="alignment_plot",
+            task=NAME,
+            write=am.write_plot,
+            description="alignment.png: the nearest-neighbour path between two test sequences "
+            "of one set and four matched frame pairs",
         )
     ]

@@ -1,4 +1,5 @@
-"""The alignment task: schemas, selection from the test split, baselines, evaluation record."""
+"""The alignment task: schemas, selection (test sequences scored, train ones for the probes),
+baselines, evaluation record."""
 
 from __future__ import annotations
 
@@ -65,27 +66,54 @@ def test_evaluation_record_keys_and_shapes():
     f = ev.dims["F"]
     rec = task.evaluation(ev, {"embeddings": np.zeros((f, 3))}, dict(SPEC.options))
     keys = {"embeddings", "phases", "progress", "sequence", "frame", "lengths", "sets", "names"}
-    assert set(rec) == keys
+    assert set(rec) == keys | {"split", "stride", "thumbnails", "keypoints"}
     assert rec["embeddings"].shape == (f, 3)
     assert rec["phases"].shape == rec["progress"].shape == rec["sequence"].shape == (f,)
     assert rec["frame"].shape == (f,) and rec["lengths"].sum() == f
     lengths = rec["lengths"]
     assert rec["frame"][: lengths[0] + 1].tolist() == [*range(lengths[0]), 0]
     assert rec["sequence"][lengths[0]] == 1 and rec["sets"].shape == rec["names"].shape
+    assert rec["split"].tolist() == ["test"] * 4 + ["train"] * 4 and rec["stride"] == 1
+    # thumbnails (and keypoints) of the plot's pair only: the first two test sequences of "left"
+    assert set(rec["thumbnails"]) == set(rec["keypoints"]) == {0, 1}
+    assert rec["thumbnails"][1].shape == (lengths[1], 16, 16, 3)
+    assert rec["thumbnails"][1].dtype == np.uint8 and rec["keypoints"][0].shape == (
+        lengths[0],
+        2,
+        2,
+    )
 
 
-def test_select_uses_the_test_split_only_deterministically_without_truth():
+def test_thumbnails_fit_in_48_px_keeping_the_aspect():
+    big = FakeData({"test": [{**_seq(f"t{i}", 3), "frames": np.zeros((3, 120, 200, 3), np.uint8)}
+                             for i in range(2)]})  # fmt: skip
+    ev = task.select(big, dict(SPEC.options))
+    rec = task.evaluation(ev, {"embeddings": np.zeros((6, 2))}, dict(SPEC.options))
+    assert rec["thumbnails"][0].shape == (3, 29, 48, 3)
+
+
+def test_select_takes_test_sequences_then_train_ones_for_the_probes():
     options = dict(SPEC.options)
     ev, again = task.select(_data(), options), task.select(_data(), options)
-    assert [x["name"] for x in ev.inputs] == ["test0", "test1", "test2"]
+    assert [x["name"] for x in ev.inputs] == ["test0", "test1", "test2", "train0", "train1"]
     assert ev.ids == again.ids and ev.hash == again.hash
-    assert ev.unavailable is None and ev.dims == {"F": 15}
+    assert ev.ids[0] == "test:pour/test0 (4 frames)" and ev.ids[3].startswith("train:pour/")
+    assert ev.unavailable is None and ev.dims == {"F": 15 + 12}
     for x in ev.inputs:
         assert not set(task.TRUTH_KEYS) & set(x)
         SPEC.inputs.validate(x)
-    assert ev.truth["sets"].tolist() == ["pour", "lift", "pour"]
-    ev = task.select(_data(5), {"max_sequences": 2})
-    assert [x["name"] for x in ev.inputs] == ["test0", "test4"]
+    assert ev.truth["sets"].tolist() == ["pour", "lift", "pour", "pour", "pour"]
+    assert ev.truth["split"].tolist() == ["test"] * 3 + ["train"] * 2
+    assert ev.info["probe_fit"] == "train-split sequences" and ev.info["probe_sequences"] == 2
+    ev = task.select(_data(5), {**options, "max_sequences": 2, "max_train_sequences": 1})
+    assert [x["name"] for x in ev.inputs] == ["test0", "test4", "train0"]
+
+
+def test_train_sequences_of_untested_sets_are_left_out_and_none_means_leave_one_out():
+    data = FakeData({"train": [_seq("other", 5, act="jump")], "test": [_seq("t", 4)]})
+    ev = task.select(data, dict(SPEC.options))
+    assert [x["name"] for x in ev.inputs] == ["t"] and ev.truth["split"].tolist() == ["test"]
+    assert ev.info["probe_fit"].startswith("leave one test sequence out")
 
 
 def test_empty_test_split_is_unavailable_with_a_reason():
@@ -108,4 +136,12 @@ def test_wrong_shaped_sample_names_the_field():
 def test_task_spec():
     assert SPEC.name == "alignment" and SPEC.unit == "frame of a sequence"
     assert set(SPEC.presets) == {"smoke", "default", "paper"} and SPEC.protocol
-    assert not hasattr(task, "kpbench_metrics")
+    assert SPEC.baselines.keys() == {"raw", "untrained"}
+    assert set(SPEC.options) == {"max_sequences", "max_train_sequences", "stride"}
+    names = [m.name for m in task.kpbench_metrics()]
+    assert names == [
+        "kendalls_tau", "cycle_consistency", "phase_accuracy@0.1", "phase_accuracy@0.5",
+        "phase_accuracy@1.0", "phase_progression", "phase_agreement",
+    ]  # fmt: skip
+    assert all(m.task == "alignment" and m.higher_is_better for m in task.kpbench_metrics())
+    assert [e.name for e in task.kpbench_exporters()] == ["alignment_plot"]

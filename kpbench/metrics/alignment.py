@@ -127,7 +127,10 @@ def _pairs(test: list[int]) -> list[tuple[int, int]]:
 
 
 def _strided(ev: AlignmentEvaluation, s: int) -> np.ndarray:
-    return _frames(ev, [s])[:: max(1, int(ev.get("stride", 1)))]
+    stride = int(ev.get("stride", 1))
+    if stride < 1:
+        raise ValueError(f"alignment evaluation: stride {stride} must be >= 1")
+    return _frames(ev, [s])[::stride]
 
 
 def nn_path(ev: AlignmentEvaluation, a: int, b: int, stride: int = 1) -> np.ndarray:

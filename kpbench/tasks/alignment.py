@@ -20,15 +20,11 @@ dataset, or for one set) the probes are fitted leave one test sequence out; the 
 ``probe_fit`` says so. Scores are within each set, averaged over the sets
 (:mod:`kpbench.metrics.alignment`, with the definitions):
 
-* ``kendalls_tau``: Kendall's τ between frame index and nearest-neighbour index, over every
-  ordered pair of test sequences of one set, every ``stride``-th frame (default 1; TCC's
-  configs use 2 for Pouring and 5 for Penn Action: ``--set task.stride=2``);
-* ``cycle_consistency``: two-way nearest-neighbour cycle consistency, % (same frames);
-* ``phase_accuracy@0.1/0.5/1.0``: phase classification accuracy, %, of an RBF SVC fitted on
-  the frozen (standardised) embeddings of 10/50/100 % of the set's train sequences;
-* ``phase_progression``: R² of a linear regression from embedding to progress;
-* ``phase_agreement``: % of test frames whose nearest neighbour in another test sequence of
-  the set has the same phase (gait phases of mocap walks).
+``kendalls_tau`` and ``cycle_consistency`` (nearest-neighbour alignment of every ``stride``-th
+frame, default 1; TCC's configs use 2 for Pouring, 5 for Penn Action: ``--set task.stride=2``),
+``phase_accuracy@0.1/0.5/1.0`` (an RBF SVC fitted on 10/50/100 % of the train sequences),
+``phase_progression`` (R²) and ``phase_agreement`` (nearest neighbours' phases agree, e.g.
+gait phases of mocap walks).
 
 The exporter ``alignment_plot`` draws ``alignment.png``: the nearest-neighbour path between
 the first two test sequences of one set and four matched frame pairs.
@@ -54,6 +50,7 @@ from functools import partial
 import numpy as np
 
 from kpbench import hookimpl
+from kpbench.errors import ConfigError
 from kpbench.evaluation import EvalSet
 from kpbench.metrics import alignment as am
 from kpbench.schema import Field, Schema, SchemaError
@@ -170,7 +167,11 @@ def select(data, options: dict) -> EvalSet:
 
     Raises:
         kpbench.schema.SchemaError: a sequence does not match :data:`SAMPLE`.
+        kpbench.errors.ConfigError: ``stride`` is not a positive integer.
     """
+    stride = options.get("stride", 1)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ConfigError(f"--set task.stride={stride!r}: the stride must be an integer >= 1")
     test = samples(data, "test")
     chosen = evenly(test, options["max_sequences"])
     if not chosen:
@@ -395,59 +396,30 @@ def kpbench_tasks():
 
 _WITHIN = "over ordered pairs of test sequences of one set, mean over sets"
 _PROBE = "fitted on the set's train sequences (else leave one test sequence out), mean over sets"
+#: name, function, unit, description (all higher is better; definitions in the metrics module).
+_METRICS = (
+    ("kendalls_tau", am.kendalls_tau, "", "Kendall's τ between frame index and nearest-"
+     f"neighbour index (sqeuclidean, every stride-th frame), {_WITHIN}"),
+    ("cycle_consistency", am.cycle_consistency, "%", "% of frames whose nearest neighbour's "
+     f"nearest neighbour back is within one frame of it (two-way cycle), {_WITHIN}"),
+    *(
+        (f"phase_accuracy@{f}", partial(am.phase_accuracy, fraction=f), "%", "per-frame phase "
+         f"accuracy on the test frames of an RBF SVC (ovo) on standardised embeddings, {_PROBE}, "
+         f"using {f:.0%} of them (seeded)")
+        for f in (0.1, 0.5, 1.0)
+    ),
+    ("phase_progression", am.phase_progression, "", "R² on the test frames of a linear "
+     f"regression from embedding to progress, {_PROBE}"),
+    ("phase_agreement", am.phase_agreement, "%", "% of frames whose nearest neighbour "
+     f"(sqeuclidean) has the same phase, {_WITHIN}"),
+)  # fmt: skip
 
 
 @hookimpl
 def kpbench_metrics():
     return [
-        MetricSpec(
-            name="kendalls_tau",
-            task=NAME,
-            fn=am.kendalls_tau,
-            unit="",
-            higher_is_better=True,
-            description="Kendall's τ between frame index and nearest-neighbour index "
-            f"(sqeuclidean, every stride-th frame), {_WITHIN}",
-        ),
-        MetricSpec(
-            name="cycle_consistency",
-            task=NAME,
-            fn=am.cycle_consistency,
-            unit="%",
-            higher_is_better=True,
-            description="% of frames whose nearest neighbour's nearest neighbour back is within "
-            f"one frame of it (two-way cycle), {_WITHIN}",
-        ),
-        *(
-            MetricSpec(
-                name=f"phase_accuracy@{fraction}",
-                task=NAME,
-                fn=partial(am.phase_accuracy, fraction=fraction),
-                unit="%",
-                higher_is_better=True,
-                description=f"per-frame phase accuracy on the test frames of an RBF SVC (ovo) on "
-                f"standardised embeddings, {_PROBE}, using {fraction:.0%} of them (seeded)",
-            )
-            for fraction in (0.1, 0.5, 1.0)
-        ),
-        MetricSpec(
-            name="phase_progression",
-            task=NAME,
-            fn=am.phase_progression,
-            unit="",
-            higher_is_better=True,
-            description="R² on the test frames of a linear regression from embedding to "
-            f"progress, {_PROBE}",
-        ),
-        MetricSpec(
-            name="phase_agreement",
-            task=NAME,
-            fn=am.phase_agreement,
-            unit="%",
-            higher_is_better=True,
-            description="% of frames whose nearest neighbour (sqeuclidean) has the same phase, "
-            + _WITHIN,
-        ),
+        MetricSpec(name=n, task=NAME, fn=fn, unit=u, higher_is_better=True, description=d)
+        for n, fn, u, d in _METRICS
     ]
 
 

@@ -145,3 +145,11 @@ def test_task_spec():
     ]  # fmt: skip
     assert all(m.task == "alignment" and m.higher_is_better for m in task.kpbench_metrics())
     assert [e.name for e in task.kpbench_exporters()] == ["alignment_plot"]
+
+
+def test_a_bad_stride_is_one_clear_error():
+    from kpbench.errors import ConfigError
+
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(ConfigError, match="task.stride=.*integer >= 1"):
+            task.select(_data(), {**SPEC.options, "stride": bad})

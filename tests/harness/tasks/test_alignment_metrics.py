@@ -281,3 +281,34 @@ def test_scoring_a_record_keeps_nan_sets_out_of_the_mean_and_names_them():
     scored = score(task.kpbench_metrics(), rec)
     assert scored["kendalls_tau"]["value"] == pytest.approx(1.0)
     assert "y: one test sequence, no pair" in scored["kendalls_tau"]["breakdown"]["not_scored"]
+
+
+def test_a_run_scores_the_method_and_baselines_and_writes_the_plot(tmp_path):
+    """Through :func:`kpbench.evaluation.evaluate`, as the runner calls it."""
+    from types import SimpleNamespace
+
+    from kpbench.evaluation import evaluate
+    from kpbench.plugins import Registry
+
+    reg = Registry()
+    ev = task.smoke(0)
+    artifacts, notes = {}, {}
+    ctx = SimpleNamespace(
+        run_dir=tmp_path, is_main=True, add_artifact=artifacts.__setitem__, note=notes.__setitem__
+    )
+    method = SimpleNamespace(
+        name="pixels", predict=lambda inputs, ctx: task.baseline_raw(ev, None, 0)
+    )
+    out = evaluate(
+        SPEC, ev, method, OPTIONS, task.kpbench_metrics(), ctx, 0, reg.exporters("alignment")
+    )
+    assert not notes and artifacts["alignment_plot"] == tmp_path / "alignment.png"
+    assert (
+        _png(tmp_path / "alignment.png") and out["evaluation"]["selection"]["probe_sequences"] == 4
+    )
+    assert out["metrics"]["kendalls_tau"]["value"] > 0.9
+    assert set(out["baselines"]) == {"raw", "untrained"}
+    assert (
+        out["baselines"]["raw"]["phase_accuracy@1.0"]
+        == out["metrics"]["phase_accuracy@1.0"]["value"]
+    )

@@ -1,4 +1,5 @@
-"""Config resolution: method defaults < preset < ``--config file.yaml`` < ``--set key=value``.
+"""Config resolution: method defaults < preset (the method's layer, then a shared preset's
+settings) < ``--config file.yaml`` < ``--set key=value``.
 
 Configs are flat ``key -> value`` mappings. Keys starting with ``data.`` are options for the
 dataset's ``build`` (``--set data.max_videos=2``), keys starting with ``task.`` options of the
@@ -75,8 +76,13 @@ def resolve(
     preset: str | None = None,
     file_config: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    preset_settings: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Merge the layers for ``spec``; return ``(method_config, data_options, task_options)``.
+
+    ``preset`` names the method's preset layer; ``preset_settings`` are a shared preset's
+    ``data.KEY`` / ``task.KEY`` values (:func:`kpbench.presets.layer_and_settings`), applied
+    after that layer and before ``--config``.
 
     Raises:
         ConfigError: an unknown preset, or a key the method does not declare.
@@ -88,7 +94,11 @@ def resolve(
             known = ", ".join(sorted(spec.presets)) or "none"
             raise ConfigError(f"unknown preset {preset!r} for method {spec.name}; presets: {known}")
         layers.append((f"preset {preset}", spec.presets[preset]))
-    layers += [("--config", file_config or {}), ("--set", overrides or {})]
+    layers += [
+        (f"preset {preset}", preset_settings or {}),
+        ("--config", file_config or {}),
+        ("--set", overrides or {}),
+    ]
     data_options: dict[str, Any] = {}
     task_options: dict[str, Any] = {}
     for origin, layer in layers:

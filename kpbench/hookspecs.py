@@ -70,3 +70,12 @@ def kpbench_exporters():
     Returns:
         list[kpbench.specs.ExporterSpec]: one record per exporter.
     """
+
+
+@hookspec
+def kpbench_presets():
+    """Run presets (``--preset NAME``) this plugin offers to every method.
+
+    Returns:
+        list[kpbench.specs.PresetSpec]: one record per preset.
+    """

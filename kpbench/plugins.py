@@ -20,6 +20,7 @@ from kpbench.specs import (
     ExporterSpec,
     MethodSpec,
     MetricSpec,
+    PresetSpec,
     ReportFormatSpec,
     TaskSpec,
 )
@@ -34,6 +35,7 @@ _HOOKS = {
     "metrics": ("kpbench_metrics", MetricSpec),
     "report_formats": ("kpbench_report_formats", ReportFormatSpec),
     "exporters": ("kpbench_exporters", ExporterSpec),
+    "presets": ("kpbench_presets", PresetSpec),
 }
 
 
@@ -248,6 +250,10 @@ class Registry:
                 f"--format {name!r} is unknown; valid formats: {', '.join(sorted(entries))}{extra}"
             )
         return entries[name].spec
+
+    def presets(self) -> dict[str, Entry]:
+        """Run presets (``--preset NAME``), the built-in layers included."""
+        return self._collect()["presets"]
 
     def errors(self) -> list[PluginInfo]:
         self._collect()

@@ -177,6 +177,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     from kpbench import results, timing
     from kpbench.context import Context
     from kpbench.evaluation import evaluate, task_options
+    from kpbench.presets import layer_and_settings
     from kpbench.tracking import Tracker, flatten
 
     registry = registry or get_registry()
@@ -186,10 +187,11 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         registry.dataset(opts.dataset),
         registry.task(task),
     )
+    layer, shared = layer_and_settings(registry, opts.preset, mspec)
     config, data_options, task_overrides = resolve(
-        mspec, opts.preset, load_config_file(opts.config_file), parse_set(opts.sets)
+        mspec, layer, load_config_file(opts.config_file), parse_set(opts.sets), shared
     )
-    options = task_options(tspec, opts.preset, task_overrides)
+    options = task_options(tspec, layer, task_overrides)
     metric_specs = registry.metrics(task)
     if not metric_specs:
         raise IncompatibleError(

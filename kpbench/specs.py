@@ -233,3 +233,51 @@ class ExporterSpec:
     def __post_init__(self) -> None:
         _check_name(self.name)
         check_task(self.task)
+
+
+#: The run presets every method and task declares a layer for (``MethodSpec.presets``).
+LAYERS = ("smoke", "default", "paper")
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """A run preset (``kpbench run --preset NAME``) a plugin offers to every method
+    (``kpbench_presets``; the built-in ``smoke``, ``default`` and ``paper`` are offered the
+    same way, by :mod:`kpbench.presets`).
+
+    A shared preset fixes what must be the same for every method compared under it (the
+    evaluation protocol's ``task.KEY`` options, the dataset's ``data.KEY`` options) and takes
+    each method's sizing from one of the layers every method declares (``base``).
+
+    Attributes:
+        name: lowercase id (``--preset NAME``).
+        description: one line for ``kpbench list presets``.
+        base: the layer (``smoke`` / ``default`` / ``paper``) whose ``MethodSpec.presets`` and
+            ``TaskSpec.presets`` entries apply under this preset; None for the three layers
+            themselves.
+        settings: ``data.KEY`` / ``task.KEY`` values applied on top of the layer, for every
+            method (method keys differ between methods, so a shared preset cannot set them);
+            ``--config`` and ``--set`` still override them.
+    """
+
+    name: str
+    description: str = ""
+    base: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if self.base is None and self.name not in LAYERS:
+            raise ValueError(
+                f"preset {self.name!r}: give base= one of {', '.join(LAYERS)} (the layer whose "
+                "method and task settings it uses)"
+            )
+        if self.base is not None and self.base not in LAYERS:
+            raise ValueError(f"preset {self.name!r}: base {self.base!r} is not one of {LAYERS}")
+        bad = [k for k in self.settings if not str(k).startswith(("data.", "task."))]
+        if bad:
+            raise ValueError(
+                f"preset {self.name!r}: settings {bad} are not data.KEY or task.KEY; a shared "
+                "preset sets the data and the evaluation protocol, each method's own keys come "
+                f"from its {self.base or self.name!r} layer"
+            )

@@ -14,6 +14,8 @@ and returns a small report (a dict, or a value) when all is well::
   checkpoint that round-trips through ``torch.load(weights_only=True)``, FLOPs.
 * :func:`check_reference`: parameter count and FLOPs equal ``MethodSpec.reference``.
 * :func:`check_metric`: unit and direction declared, ideal value on a perfect prediction.
+* :func:`check_task`: a task's presets, protocol, smoke inputs, baselines and metrics, with no
+  dataset and no method.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kpbench.testing_data import (
     check_dataset_errors,
     corrupt,
 )
+from kpbench.testing_task import check_task
 
 
 # -- methods -------------------------------------------------------------------------------------
@@ -421,6 +424,7 @@ __all__: Sequence[str] = (
     "check_metric",
     "check_method",
     "check_reference",
+    "check_task",
     "corrupt",
     "smoke_pairs",
 )

@@ -10,7 +10,8 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str | None) -> N
     p.add_argument(
         "--preset",
         default=default_preset,
-        help=f"smoke | default | paper (default: {default_preset or 'the paper model, no preset'})",
+        help="smoke | default | paper, or a plugin's preset (kpbench list presets); default: "
+        f"{default_preset or 'the paper model, no preset'}",
     )
     p.add_argument("--config", dest="config_file", type=Path, help="YAML file of config keys")
     p.add_argument(

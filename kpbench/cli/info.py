@@ -37,11 +37,15 @@ def describe(
     from kpbench import timing
     from kpbench.config import load_config_file, parse_set, resolve
     from kpbench.plugins import get_registry
+    from kpbench.presets import layer_and_settings
     from kpbench.runner import build_dataset, build_method, pick_task
 
     registry = get_registry()
     spec = registry.method(method)
-    config, data_options, _ = resolve(spec, preset, load_config_file(config_file), parse_set(sets))
+    layer, shared = layer_and_settings(registry, preset, spec)
+    config, data_options, _ = resolve(
+        spec, layer, load_config_file(config_file), parse_set(sets), shared
+    )
     tasks, data = list(spec.tasks), None
     if dataset:
         tasks = [pick_task(registry, method, dataset, None)]

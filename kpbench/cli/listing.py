@@ -6,12 +6,17 @@ import json
 
 from kpbench.cli.common import add_format
 
-WHAT = ("all", "plugins", "tasks", "methods", "datasets", "metrics", "pairs")
+WHAT = (
+    "all", "plugins", "tasks", "methods", "datasets", "metrics", "presets", "formats",
+    "exporters", "pairs",
+)  # fmt: skip
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "list", help="list plugins, tasks, methods, datasets, metrics and runnable pairs"
+        "list",
+        help="list plugins, tasks, methods, datasets, metrics, presets, compare formats, "
+        "exporters and runnable pairs",
     )
     p.add_argument("what", nargs="?", choices=WHAT, default="all")
     add_format(p)
@@ -87,6 +92,29 @@ def collect(registry) -> dict:
             }
             for m in metrics
         ],
+        "presets": [
+            {
+                "name": n,
+                "base": e.spec.base or "",
+                "settings": [f"{k}={v}" for k, v in e.spec.settings.items()],
+                "source": e.plugin.source,
+                "description": e.spec.description,
+            }
+            for n, e in sorted(registry.presets().items())
+        ],
+        "formats": [
+            {"name": n, "source": e.plugin.source, "description": e.spec.description}
+            for n, e in sorted(registry.report_formats().items())
+        ],
+        "exporters": [
+            {
+                "task": e.spec.task,
+                "name": e.spec.name,
+                "source": e.plugin.source,
+                "description": e.spec.description,
+            }
+            for e in sorted(registry.exporters(), key=lambda e: (e.spec.task, e.spec.name))
+        ],
         "pairs": [{"dataset": d, "method": m, "tasks": t} for d, m, t in sorted(registry.pairs())],
     }
 
@@ -127,6 +155,9 @@ def handle(args) -> int:
         "methods": ["name", "tasks", "source", "description"],
         "datasets": ["name", "tasks", "source", "description"],
         "metrics": ["task", "name", "unit", "higher_is_better", "description"],
+        "presets": ["name", "base", "settings", "source", "description"],
+        "formats": ["name", "source", "description"],
+        "exporters": ["task", "name", "source", "description"],
         "pairs": ["dataset", "method", "tasks"],
     }
     for section, rows in data.items():

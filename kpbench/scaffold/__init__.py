@@ -1,4 +1,4 @@
-"""``kpbench new-plugin``: write a new plugin distribution (method, dataset or metric) to start from.
+"""``kpbench new-plugin``: write a new plugin distribution (method, dataset, metric or task).
 
 :func:`generate` writes ``OUT/NAME/``: ``pyproject.toml`` (setuptools, entry point
 ``NAME = "kpbench_NAME.plugin"`` in the ``kpbench`` group), the package ``kpbench_NAME`` with a
@@ -17,12 +17,14 @@ from pathlib import Path
 from kpbench.errors import ConfigError
 from kpbench.scaffold import method_templates as mt
 from kpbench.scaffold import other_templates as ot
+from kpbench.scaffold import task_templates as tt
 
 #: kind -> the tasks it has a template for (the first is the default).
 TASKS = {
     "method": ("pose2d", "discovery2d"),
     "dataset": ("discovery2d", "pose2d"),
     "metric": ("pose2d", "discovery2d"),
+    "task": (),  # the plugin's task is a new one, named after the plugin
 }
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
 
@@ -58,6 +60,9 @@ kpbench info __NAME__
 kpbench run --method METHOD --dataset __NAME__ --data-dir data/__NAME__ --preset smoke --no-mlflow""",
     "metric": """kpbench info __TASK__            # lists __NAME__ among the task's metrics
 kpbench run --method METHOD --dataset video --data-dir DIR --task __TASK__ --preset smoke --no-mlflow""",
+    "task": """kpbench data synth __NAME__ --out data/__NAME__
+kpbench run --method __NAME__ --dataset __NAME__ --data-dir data/__NAME__ --preset default --no-mlflow
+kpbench compare results/__NAME__""",
 }
 
 README = """# kpbench-__NAME__
@@ -104,6 +109,13 @@ def check_name(name: str) -> str:
 def check_task(kind: str, task: str | None) -> str:
     if kind not in TASKS:
         raise ConfigError(f"--kind {kind!r}: use one of {', '.join(TASKS)}")
+    if kind == "task":
+        if task:
+            raise ConfigError(
+                f"--task {task}: a task plugin defines a new task, named after the plugin; "
+                "leave --task out"
+            )
+        return ""
     task = task or TASKS[kind][0]
     if task not in TASKS[kind]:
         raise ConfigError(
@@ -144,7 +156,7 @@ def reference_figures(source: str, module_name: str) -> tuple[int, int]:
 def render(name: str, kind: str = "method", task: str | None = None) -> dict[str, str]:
     """``{relative path: text}`` of the distribution ``kpbench new-plugin`` writes."""
     check_name(name)
-    task = check_task(kind, task)
+    task = check_task(kind, task) or name
     pkg = f"kpbench_{name}"
     values = {
         "__NAME__": name,
@@ -153,14 +165,16 @@ def render(name: str, kind: str = "method", task: str | None = None) -> dict[str
         "__TASK__": task,
         "__OTHER__": next(t for t in TASKS["dataset"] if t != task),
     }
-    if kind == "method":
-        template = mt.POSE2D if task == "pose2d" else mt.DISCOVERY2D
-        plugin = _fill(template, {**values, "__CLASS__": _class_name(name, "Method")})
+    if kind in ("method", "task"):
+        template = tt.TASK if kind == "task" else mt.POSE2D if task == "pose2d" else mt.DISCOVERY2D
+        cls = _class_name(name, "" if kind == "task" else "Method")
+        plugin = _fill(template, {**values, "__CLASS__": cls})
         params, flops = reference_figures(
             _fill(plugin, {"__PARAMS__": "0", "__FLOPS__": "0"}), f"_kpbench_new_{pkg}"
         )
         plugin = _fill(plugin, {"__PARAMS__": str(params), "__FLOPS__": str(flops)})
-        test = mt.TEST
+        test = _fill(tt.TASK_TEST if kind == "task" else mt.TEST,
+                     {"__PARAMS__": str(params), "__FLOPS__": str(flops)})  # fmt: skip
     elif kind == "dataset":
         plugin = _fill(ot.DATASET, {**values, "__CLASS__": _class_name(name, "Data")})
         test = ot.DATASET_TEST

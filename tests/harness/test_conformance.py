@@ -17,11 +17,13 @@ from kpbench.method import Method, TrainableMethod
 from kpbench.plugins import Registry
 from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec
 from kpbench.testing import (
+    PERFECT,
     check_dataset,
     check_dataset_errors,
     check_method,
     check_metric,
     check_reference,
+    check_task,
     smoke_pairs,
 )
 
@@ -66,6 +68,36 @@ def test_metric_conforms(task, metric, toy_registry):
     result = check_metric(spec, registry=toy_registry)
     if isinstance(result, str):
         pytest.skip(result)
+
+
+SCORED_TASKS = sorted(
+    n for n, e in _REG.tasks().items() if e.spec.smoke is not None and _REG.metrics(n)
+)
+
+
+@pytest.mark.parametrize("task", SCORED_TASKS)
+def test_task_conforms(task, toy_registry):
+    report = check_task(toy_registry.task(task), registry=toy_registry, perfect=PERFECT.get(task))
+    assert report["inputs"] > 0 and set(report["baselines"]) <= set(
+        toy_registry.task(task).baselines
+    )
+    if task in PERFECT:
+        assert set(report["perfect"]) == {m.name for m in toy_registry.metrics(task)}
+
+
+def test_a_baseline_better_than_perfect_is_caught(toy_registry):
+    from dataclasses import replace
+
+    task = toy_registry.task("discovery2d")
+    perfect = PERFECT["discovery2d"]
+    cheat = replace(task, baselines={"cheat": lambda ev, pred, seed: perfect(ev)})
+    check_task(cheat, registry=toy_registry, perfect=perfect)  # as good as perfect: allowed
+    off = replace(task, baselines={}, protocol="up to {max_test_images} images")
+    with pytest.raises(AssertionError, match="protocol does not format with the smoke options"):
+        check_task(off, registry=toy_registry)
+    worse = lambda ev: {k: v + 3.0 for k, v in perfect(ev).items()}  # noqa: E731
+    with pytest.raises(AssertionError, match="baseline cheat scores .* better than the perfect"):
+        check_task(cheat, registry=toy_registry, perfect=worse)
 
 
 @pytest.mark.parametrize("dataset", TWINS)

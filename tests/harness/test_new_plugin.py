@@ -89,6 +89,17 @@ def installed(tmp_path, monkeypatch):
         ("tinydisc", ["--task", "discovery2d"], {"methods": ["tinydisc"]}, 2),
         ("dots", ["--kind", "dataset"], {"datasets": ["dots"]}, 2),
         ("mne", ["--kind", "metric"], {"metrics": ["mne"]}, 2),
+        (
+            "heading",
+            ["--kind", "task"],
+            {
+                "tasks": ["heading"],
+                "datasets": ["heading"],
+                "methods": ["heading"],
+                "metrics": ["angular_error", "within_15deg"],
+            },
+            4,
+        ),  # fmt: skip
     ],
 )
 def test_generated_distribution_installs_and_passes_its_tests(
@@ -130,11 +141,37 @@ def test_generated_method_runs_and_compares_through_the_cli(tmp_path, installed,
     assert "tinypose" in capsys.readouterr().out
 
 
+def test_generated_task_runs_on_its_twin_and_compares_through_the_cli(tmp_path, installed, capsys):
+    folder = new_plugin(tmp_path, "heading", "--kind", "task")
+    reg, _ = installed(folder)
+    assert ("heading", "heading", ["heading"]) in reg.pairs()
+    data, results = tmp_path / "twin", tmp_path / "results"
+    assert main(["data", "synth", "heading", "--out", str(data), "--set", "n_train=48"]) == 0
+    run = ["run", "--method", "heading", "--dataset", "heading", "--data-dir", str(data)]
+    run += ["--preset", "smoke", "--no-mlflow", "--no-progress", "--results", str(results)]
+    assert main([*run, "--device", "cpu"]) == 0, capsys.readouterr()
+    (path,) = results.glob("heading/heading/*.json")
+    record = json.loads(path.read_text())
+    assert record["status"] == "finished" and record["task"] == "heading"
+    assert record["data"]["images"] == {"train": 48, "test": 40}
+    assert record["data"]["skipped_images"] == {}
+    error = record["metrics"]["angular_error"]
+    assert error["unit"] == "deg" and 0 <= error["value"] <= 180
+    assert set(error["breakdown"]["per_quadrant"]) <= {"0-90deg", "90-180deg", "180-270deg",
+                                                       "270-360deg"}  # fmt: skip
+    assert record["baselines"]["mean_heading"]["angular_error"] > 0
+    capsys.readouterr()
+    assert main(["compare", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "angular_error" in out and "baseline:mean_heading" in out
+
+
 def test_refusals_are_one_line(tmp_path, capsys):
     cases = [
         (["new-plugin", "My-Net"], "plugin name 'My-Net': use 1 to 40 lowercase letters"),
         (["new-plugin", "x", "--task", "lifting3d"], "supported tasks: pose2d, discovery2d"),
         (["new-plugin", "x", "--kind", "metric", "--task", "behavior"], "supported tasks: pose2d"),
+        (["new-plugin", "x", "--kind", "task", "--task", "pose2d"], "leave --task out"),
     ]
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")

@@ -24,8 +24,14 @@ Splits, with ``f = test_fraction``:
 * labelled stills (DeepLabCut, COCO): sorted by image path, the first ``floor((1-f)·N)``
   images are ``"train"`` and the rest ``"test"`` (all persons of one image stay together).
 
-Tasks: ``discovery2d`` and ``alignment`` when a video is readable, ``pose2d`` when labelled
-keypoints exist. Every label source must name the same keypoints (and the same animals).
+Tasks: ``discovery2d`` when a video is readable, ``alignment`` when a clip has a
+``<stem>.phases.csv``, ``pose2d`` when labelled keypoints exist. Every label source must name the
+same keypoints (and the same animals).
+
+Alignment: one sequence per clip with a ``.phases.csv`` table, one set per folder, split per set
+by ``test_fraction``; the table format, sets, splits, phase and progress rules and the
+``max_alignment_mb`` memory limit are in :mod:`kpbench_plugins.video.phases`. Clips without a
+phase table are listed in ``notes["alignment"]["without_phase_table"]``.
 
 Instances (``pose2d``): :meth:`~VideoFolderDataset.labeled_frames` is frame-level (several
 animals side by side, ``<track>_<node>``, as ``discovery2d`` regresses them);
@@ -53,6 +59,7 @@ from kpbench.errors import ConfigError, DataError
 from kpbench.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
 from kpbench_plugins.video import dlc
 from kpbench_plugins.video import labels as lab
+from kpbench_plugins.video import phases as ph
 from kpbench_plugins.video.plugin import HINT
 
 log = logging.getLogger(__name__)
@@ -103,7 +110,7 @@ def _discover(root: Path) -> _Found:
     return found
 
 
-def _check_options(test_fraction, max_videos) -> None:
+def _check_options(test_fraction, max_videos, max_alignment_mb) -> None:
     if not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
         raise ConfigError(
             f"data.test_fraction={test_fraction!r}: must be a number in [0, 1), e.g. --set data.test_fraction=0.2"
@@ -112,6 +119,7 @@ def _check_options(test_fraction, max_videos) -> None:
         raise ConfigError(
             f"data.max_videos={max_videos!r}: must be a whole number >= 1 (or unset for all videos)"
         )
+    ph.check_max_mb(max_alignment_mb)
 
 
 def _cut(n: int, test_fraction: float) -> int:
@@ -136,6 +144,7 @@ class VideoFolderDataset(KeypointDataset):
         test_fraction: fraction of each labelled video (frames) and of the labelled stills
             (images) put in the ``"test"`` split, in [0, 1).
         max_videos: open at most this many videos (sorted by path); None for all.
+        max_alignment_mb: the most MB one split's alignment clips may take decoded (uint8).
 
     Raises:
         DataError: the folder has no readable video and no labelled still, or a label file is
@@ -144,9 +153,17 @@ class VideoFolderDataset(KeypointDataset):
 
     name = "video"
 
-    def __init__(self, root: Path, *, test_fraction: float = 0.2, max_videos: int | None = None):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        test_fraction: float = 0.2,
+        max_videos: int | None = None,
+        max_alignment_mb: float = ph.MAX_MB,
+    ):
         super().__init__()
-        _check_options(test_fraction, max_videos)
+        _check_options(test_fraction, max_videos, max_alignment_mb)
+        self.max_alignment_mb = float(max_alignment_mb)
         self.root = Path(root)
         self.test_fraction = float(test_fraction)
         self._skipped: list[str] = []
@@ -167,6 +184,7 @@ class VideoFolderDataset(KeypointDataset):
             i for r in readers for i in self._segments(r, kps.get(r.path), phases.get(r.path))
         ]
         self._stills = self._split_stills(still_sets)
+        self._clips = self._alignment_clips(readers, phases)
         for msg in (m for s in still_sets for m in s.skipped):
             log.warning("video dataset: skipped %s", msg)
             self._skipped.append(msg)
@@ -175,7 +193,8 @@ class VideoFolderDataset(KeypointDataset):
             detail = f" (skipped: {'; '.join(self._skipped)})" if self._skipped else ""
             raise DataError(f"no readable video or labelled image in {self.root}{detail}; {HINT}")
         has_kp = bool(self._stills) or any(v.keypoints is not None for v in self._items)
-        self.tasks = ("discovery2d", "alignment") if readers else ()
+        self.tasks = ("discovery2d",) if readers else ()
+        self.tasks += ("alignment",) if self._clips else ()
         self.tasks += ("pose2d",) if has_kp else ()
         label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
         label_files += [csv for csv, _ in phases.values()]
@@ -186,6 +205,7 @@ class VideoFolderDataset(KeypointDataset):
             "ignored": found.ignored,
             "label_files": [self._rel(p) for p in label_files],
             "splits": {s: self._count(s) for s in ("train", "test")},
+            "alignment": ph.notes(self._clips, [self._rel(r.path) for r in readers], self._rel),
         }
 
     # -- pieces of __init__ ---------------------------------------------------------------------
@@ -309,6 +329,10 @@ class VideoFolderDataset(KeypointDataset):
         parts = [("train", 0, cut), ("test", cut, reader.num_frames)]
         return [VideoItem(reader, s, a, b, kp, labels, dict(vocab)) for s, a, b in parts if b > a]
 
+    def _alignment_clips(self, readers, phases) -> list[ph.Clip]:
+        tables = {r.path: phases[r.path][0] for r in readers if r.path in phases}
+        return ph.split_clips(self.root, readers, tables, lambda n: _cut(n, self.test_fraction))
+
     def _split_stills(self, still_sets: list[lab.Stills]) -> list[tuple[str, LabeledFrame]]:
         rows = [(img, s, i) for s in still_sets for i, img in enumerate(s.images)]
         rows.sort(key=lambda r: (str(r[0]), r[1].ids[r[2]] or 0))
@@ -356,6 +380,10 @@ class VideoFolderDataset(KeypointDataset):
         """Video segments of ``split`` (all if None)."""
         return [v for v in self._items if split is None or v.split == split]
 
+    def alignment_sequences(self, split: str) -> list[dict]:
+        """The ``split`` clips with a phase table, decoded whole (:func:`.phases.sequences`)."""
+        return ph.sequences(self._clips, split, self.max_alignment_mb)
+
     def labeled_frames(self, split: str) -> Sequence[LabeledFrame]:
         """Labelled frames of the videos' ``split`` segments, then the labelled stills of ``split``.
 
@@ -375,7 +403,12 @@ def _layout(labels) -> _Layout:
 
 
 def build(
-    data_dir: Path | None = None, *, test_fraction: float = 0.2, max_videos: int | None = None, **_
+    data_dir: Path | None = None,
+    *,
+    test_fraction: float = 0.2,
+    max_videos: int | None = None,
+    max_alignment_mb: float = ph.MAX_MB,
+    **_,
 ) -> VideoFolderDataset:
     """The ``video`` dataset of ``data_dir`` (default ``$KPBENCH_DATA/video``).
 
@@ -383,9 +416,12 @@ def build(
         data_dir: the folder of videos and labels.
         test_fraction: fraction of labelled frames / stills in the ``"test"`` split, in [0, 1).
         max_videos: open at most this many videos; None for all.
+        max_alignment_mb: the most MB one split's alignment clips may take decoded.
 
     Raises:
         DataError: the folder is missing or holds nothing usable (one line, with how to fix it).
     """
     root = find_data_dir("video", data_dir, HINT)
-    return VideoFolderDataset(root, test_fraction=test_fraction, max_videos=max_videos)
+    return VideoFolderDataset(
+        root, test_fraction=test_fraction, max_videos=max_videos, max_alignment_mb=max_alignment_mb
+    )

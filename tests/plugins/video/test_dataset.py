@@ -21,7 +21,7 @@ from .conftest import TINY
 
 def test_synthetic_clip_loads_with_splits_and_truth(pen_clip):
     data = build(pen_clip, test_fraction=0.25)
-    assert data.tasks == ("discovery2d", "alignment", "pose2d")
+    assert data.tasks == ("discovery2d", "pose2d")  # no phase table: no alignment
     assert data.keypoint_names == list(KEYPOINTS) and data.skeleton == [(0, 1), (1, 2), (2, 3)]
     assert data.notes["video_files"] == ["pen.mp4"] and data.notes["label_files"] == ["pen.slp"]
     [train], [test] = data.videos("train"), data.videos("test")
@@ -97,7 +97,7 @@ def test_unlabelled_videos_frame_folders_and_skipped_folders(tmp_path, write_vid
     write_video(tmp_path / "__pycache__" / "y.mp4")
     write_video(tmp_path / "labeled-data" / "z.mp4")
     data = build(tmp_path)
-    assert data.tasks == ("discovery2d", "alignment") and data.keypoint_names == []
+    assert data.tasks == ("discovery2d",) and data.keypoint_names == []
     assert data.notes["video_files"] == ["frames_c", "videos/a.mp4", "videos/deep/b.avi"]
     assert [(v.name, v.split, len(v.frame_range)) for v in data.videos()] == [
         ("frames_c", "train", 4),
@@ -225,9 +225,11 @@ def test_synthetic_scenes_share_one_folder(tmp_path):
 def test_plugin_record_and_light_import():
     from kpbench_plugins.video.plugin import kpbench_datasets
 
-    [spec] = kpbench_datasets()
+    spec, actions = kpbench_datasets()
     assert spec.name == "video" and spec.tasks == ("discovery2d", "alignment", "pose2d")
     assert spec.synthesize is not None and "--data-dir" in spec.data_hint
+    assert actions.name == "actions" and actions.tasks == ("alignment", "discovery2d")
+    assert actions.synthesize is not None and "synth actions" in actions.data_hint
     code = "import sys, kpbench_plugins.video.plugin; print(sorted({'torch', 'cv2', 'pandas', 'sleap_io'} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

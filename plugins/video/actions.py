@@ -117,98 +117,77 @@ def _c(rgb) -> tuple[float, float, float]:
     return tuple(float(v) for v in rgb)
 
 
-def _pts(points, offset) -> np.ndarray:
-    """Float px → int32 px of the supersampled canvas."""
-    return np.round((np.asarray(points, np.float64) + offset) * SS).astype(np.int32)
+def _p(point, offset) -> tuple[int, int]:
+    """A float px point (shifted by ``offset``) on the supersampled canvas."""
+    x, y = (np.asarray(point, np.float64) + offset) * SS
+    return int(round(x)), int(round(y))
+
+
+def _line(img, a, b, rgb, width: float, offset) -> None:
+    import cv2
+
+    cv2.line(img, _p(a, offset), _p(b, offset), _c(rgb), max(1, int(width * SS)), cv2.LINE_AA)
+
+
+def _box(img, a, b, rgb, offset) -> None:
+    import cv2
+
+    cv2.rectangle(img, _p(a, offset), _p(b, offset), _c(rgb), -1)
+
+
+def _disc(img, centre, radius: float, rgb, offset) -> None:
+    import cv2
+
+    cv2.circle(img, _p(centre, offset), max(1, int(radius * SS)), _c(rgb), -1, cv2.LINE_AA)
 
 
 def _draw_pour(img: np.ndarray, u: float, look: dict, w: int, h: int) -> None:
+    """The arm, cup, glass and table of ``pour`` at progress ``u``."""
     import cv2
 
-    s, off = look["scale"] * min(w, h), look["offset"]
+    s, off, actor = look["scale"] * min(w, h), look["offset"], look["actor"]
     p, f = _segment(u, 5)
-    arm = {0: 80 - 70 * f, 4: 10 + 70 * f}.get(p, 10.0)
-    tilt = {1: 60 * f, 2: 60 + 55 * f, 3: 115 * (1 - f)}.get(p, 0.0)
+    arm = np.deg2rad({0: 80 - 70 * f, 4: 10 + 70 * f}.get(p, 10.0))
+    tilt = np.deg2rad({1: 60 * f, 2: 60 + 55 * f, 3: 115 * (1 - f)}.get(p, 0.0))
     fill = {0: 0.0, 1: 0.0, 2: f}.get(p, 1.0)
     shoulder = np.array([0.24 * w, 0.4 * h])
-    hand = shoulder + 0.42 * s * np.array([np.cos(np.deg2rad(arm)), np.sin(np.deg2rad(arm))])
-    table = 0.86 * h
-    gx0, gx1, gtop = 0.7 * w, 0.88 * w, 0.58 * h
-    cv2.rectangle(
-        img, tuple(_pts([0, table], off)), tuple(_pts([w, h], off)), _c(look["prop"] * 0.6), -1
-    )
+    hand = shoulder + 0.42 * s * np.array([np.cos(arm), np.sin(arm)])
+    table, gx0, gx1, gtop = 0.86 * h, 0.7 * w, 0.88 * w, 0.58 * h
+    _box(img, [0, table], [w, h], look["prop"] * 0.6, off)
     level = table - fill * (table - gtop - 2)
     if fill > 0:
-        cv2.rectangle(
-            img,
-            tuple(_pts([gx0, level], off)),
-            tuple(_pts([gx1, table], off)),
-            _c(look["liquid"]),
-            -1,
-        )
-    glass = _pts([[gx0, gtop], [gx0, table], [gx1, table], [gx1, gtop]], off)
-    cv2.polylines(img, [glass], False, (40, 40, 40), max(1, int(0.02 * s * SS)), cv2.LINE_AA)
-    body = _pts([[shoulder[0] - 0.12 * s, shoulder[1] - 0.05 * s], [shoulder[0], table]], off)
-    cv2.rectangle(img, tuple(body[0]), tuple(body[1]), _c(look["actor"]), -1)
-    cv2.circle(
-        img,
-        tuple(_pts(shoulder - [0.06 * s, 0.16 * s], off)),
-        int(0.09 * s * SS),
-        _c(look["actor"]),
-        -1,
+        _box(img, [gx0, level], [gx1, table], look["liquid"], off)
+    for a, b in (
+        ([gx0, gtop], [gx0, table]),
+        ([gx0, table], [gx1, table]),
+        ([gx1, table], [gx1, gtop]),
+    ):
+        _line(img, a, b, (40, 40, 40), 0.02 * s, off)
+    _box(img, shoulder - [0.12 * s, 0.05 * s], [shoulder[0], table], actor, off)  # body
+    _disc(img, shoulder - [0.06 * s, 0.16 * s], 0.09 * s, actor, off)  # head
+    _line(img, shoulder, hand, actor, 0.09 * s, off)
+    up, side = np.array([np.sin(tilt), -np.cos(tilt)]), np.array([np.cos(tilt), np.sin(tilt)])
+    half, tall = 0.07 * s * side, 0.2 * s * up
+    cup = [hand - half, hand + half, hand + half + tall, hand - half + tall]
+    cv2.fillPoly(
+        img, [np.array([_p(c, off) for c in cup], np.int32)], _c(look["prop"]), cv2.LINE_AA
     )
-    cv2.line(
-        img,
-        tuple(_pts(shoulder, off)),
-        tuple(_pts(hand, off)),
-        _c(look["actor"]),
-        int(0.09 * s * SS),
-        cv2.LINE_AA,
-    )
-    t = np.deg2rad(tilt)
-    up, side = np.array([np.sin(t), -np.cos(t)]), np.array([np.cos(t), np.sin(t)])
-    half, tall = 0.07 * s, 0.2 * s
-    cup = [
-        hand - half * side,
-        hand + half * side,
-        hand + half * side + tall * up,
-        hand - half * side + tall * up,
-    ]
-    cv2.fillPoly(img, [_pts(cup, off)], _c(look["prop"]), cv2.LINE_AA)
-    if p == 2:
-        lip = cup[2]
-        x = float(np.clip(lip[0], gx0 + 2, gx1 - 2))
-        cv2.line(
-            img,
-            tuple(_pts(lip, off)),
-            tuple(_pts([x, level], off)),
-            _c(look["liquid"]),
-            int(0.04 * s * SS),
-            cv2.LINE_AA,
-        )
+    if p == 2:  # the stream, from the cup's lip into the glass
+        x = float(np.clip(cup[2][0], gx0 + 2, gx1 - 2))
+        _line(img, cup[2], [x, level], look["liquid"], 0.04 * s, off)
 
 
 def _draw_pen(img: np.ndarray, u: float, look: dict, w: int, h: int) -> None:
-    import cv2
-
+    """The pen of ``pen_rotate`` at progress ``u``: body, dark cap at the tip, light pin."""
     s, off = look["scale"] * min(w, h), look["offset"]
     p, f = _segment(u, 4)
     theta = np.deg2rad(-90.0 + 90.0 * (p + f))
     d = np.array([np.cos(theta), np.sin(theta)])
     pivot = np.array([0.5 * w, 0.5 * h])
-    back, tip = pivot - 0.11 * s * d, pivot + 0.38 * s * d
-    cv2.line(
-        img,
-        tuple(_pts(back, off)),
-        tuple(_pts(tip, off)),
-        _c(look["actor"]),
-        int(0.09 * s * SS),
-        cv2.LINE_AA,
-    )
-    cv2.circle(
-        img, tuple(_pts(tip, off)), int(0.07 * s * SS), _c(look["prop"] * 0.35), -1, cv2.LINE_AA
-    )
-    cv2.circle(img, tuple(_pts(pivot, off)), int(0.03 * s * SS), (235, 235, 235), -1, cv2.LINE_AA)
+    tip = pivot + 0.38 * s * d
+    _line(img, pivot - 0.11 * s * d, tip, look["actor"], 0.09 * s, off)
+    _disc(img, tip, 0.07 * s, look["prop"] * 0.35, off)
+    _disc(img, pivot, 0.03 * s, (235, 235, 235), off)
 
 
 DRAW = {"pour": _draw_pour, "pen_rotate": _draw_pen}

@@ -84,8 +84,7 @@ kpbench list            # __NAME__ is listed, its source `kpbench-__NAME__ 0.1.0
 __RUN__
 ```
 
-(`METHOD`: any method for the task, see `kpbench list methods`.)
-
+__METHOD_NOTE__
 ## Test
 
 ```bash
@@ -95,6 +94,9 @@ pytest
 `tests/test_plugin.py` runs kpbench's conformance suite (`kpbench.testing`) on the plugin; it
 works before installing too (the module is then registered in-process).
 """
+
+
+METHOD_NOTE = "(`METHOD`: any method for the task, see `kpbench list methods`.)\n\n"
 
 
 def check_name(name: str) -> str:
@@ -181,9 +183,11 @@ def render(name: str, kind: str = "method", task: str | None = None) -> dict[str
     else:
         plugin = ot.METRIC_POSE2D if task == "pose2d" else ot.METRIC_DISCOVERY2D
         test = ot.METRIC_TEST
+    note = METHOD_NOTE if "METHOD" in RUN[kind] else ""  # the runs name another method
+    readme = README.replace("__RUN__", RUN[kind]).replace("__METHOD_NOTE__\n", note)
     return {
         "pyproject.toml": _fill(PYPROJECT, values),
-        "README.md": _fill(README.replace("__RUN__", RUN[kind]), values),
+        "README.md": _fill(readme, values),
         f"{pkg}/__init__.py": _fill(INIT, values),
         f"{pkg}/plugin.py": _fill(plugin, values),
         "tests/test_plugin.py": _fill(test, values),

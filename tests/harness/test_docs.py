@@ -105,6 +105,7 @@ def test_every_spec_field_is_documented():
         "MetricSpec",
         "ReportFormatSpec",
         "ExporterSpec",
+        "PresetSpec",
     }
     assert "trains" in specs["MethodSpec"][1] and "data_hint" in specs["DatasetSpec"][1]
     assert undocumented_fields(doc(), specs) == []

@@ -127,9 +127,8 @@ class TCCMethod(TrainableMethod):
             return S.resize_frames(np.asarray(frames), int(self.config["image_size"]))
         return S.keypoint_features(keypoints, self.scale)
 
-    def _joints_of(self, sequences: list[dict]) -> int | None:
-        if self.kind != "keypoints":
-            return None
+    @staticmethod
+    def _joints_of(sequences: list[dict]) -> int:
         counts = {S.flat_joints(s["keypoints"]).shape[1] for s in sequences}
         if len(counts) != 1:
             raise DataError(f"tcc: the sequences have different joint counts {sorted(counts)}")

@@ -124,6 +124,15 @@ def test_alignment_sequences_validate_in_both_splits(cmu):
     assert np.array_equal(train[0]["keypoints"], cam0["keypoints2d"][start:stop])
 
 
+def test_conformance_check_with_a_test_walk(cmu):
+    from kpbench.plugins import get_registry
+    from kpbench.testing_data import check_dataset
+
+    spec = get_registry().dataset("mocap")
+    report = check_dataset(spec, cmu, build_options={"test_takes": "131_02"})
+    assert report["alignment"] == {"train": 4, "test": 4}
+
+
 def test_default_split_holds_the_hop_out_and_says_how_to_get_a_test_walk(cmu):
     ds = build(cmu)
     assert ds.alignment_sequences("test") == []

@@ -125,3 +125,11 @@ def test_bad_options_are_one_line(tmp_path, options, problem):
     with pytest.raises(ConfigError, match=problem) as err:
         synthesize(tmp_path, 0, **options)
     assert "\n" not in str(err.value)
+
+
+def test_conformance_check_on_the_twin(twin):
+    from kpbench.testing_data import check_dataset
+
+    report = check_dataset(get_registry().dataset("actions"), twin)
+    assert report["alignment"] == {"train": 6, "test": 2}
+    assert report["discovery2d"]["train"] > 0  # every frame of every clip, for training

@@ -23,8 +23,9 @@ in order of first appearance: the set's clips by path, each clip's rows by frame
 action: ``pour/clip1.mp4`` → ``"pour"``, ``a/b/c.mp4`` → ``"a/b"``); clips at the top level form
 one set named after the data folder. Per set, clips sorted by path, the first
 ``floor((1 − test_fraction) · N)`` are ``"train"`` and the rest ``"test"`` (whole clips: a
-sequence is never cut). A sequence is named by its path without the suffix (``"pour/clip1"``),
-its frames are the whole clip decoded to ``(T, H, W, 3)`` uint8 RGB, its fps the container's.
+sequence is never cut). A sequence is named ``<set>/<clip stem>`` (``"pour/clip1"``), its
+frames are the whole clip decoded to ``(T, H, W, 3)`` uint8 RGB, its fps the container's (30
+for a folder of frames).
 
 **Memory.** A split's clips are decoded together; before decoding, a split whose frames would
 take more than ``max_alignment_mb`` (default :data:`MAX_MB` = 4096 MB as uint8, T·H·W·3 bytes

@@ -12,7 +12,6 @@ from kpbench.cli import main
 from kpbench.errors import ConfigError
 from kpbench.plugins import get_registry
 from kpbench.tasks import alignment
-from kpbench.tasks.alignment import _pixels
 from kpbench.video import VideoReader
 from kpbench_plugins.video.actions import PHASES, render, synthesize, timeline
 
@@ -92,6 +91,18 @@ def test_every_phase_appears_in_order():
             _, u, phases = render(action, 0, i)
             assert (np.diff(phases) >= 0).all() and set(phases) == set(range(len(names)))
             assert phases[0] == 0 and u[0] == 0.0  # idle start: first phase, progress 0
+
+
+def _pixels(frames: np.ndarray) -> np.ndarray:
+    """The alignment task's ``raw`` baseline features: grey, 8×8 (INTER_AREA), flattened."""
+    import cv2
+
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    return (
+        np.stack([cv2.resize(g, (8, 8), interpolation=cv2.INTER_AREA) for g in grey])
+        .reshape(len(frames), 64)
+        .astype(np.float64)
+    )
 
 
 def test_raw_pixels_tell_the_phases_apart():

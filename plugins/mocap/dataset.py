@@ -60,8 +60,8 @@ strikes; phase 0 left → right strike, 1 right → left; progress through the c
 computed once per take on the 3D joints, so every camera of a take has the same labels; only
 whole gait cycles are kept. The hop (131_03) and takes of unknown action are not alignment
 sequences: the gait rule is defined for walking (``notes["alignment"]["excluded"]``). The splits
-follow ``test_takes``: with the default (131_03, the hop) the test split has no walk; run
-``--set data.test_takes=131_02`` to align 131_02's views after training on 131_01's.
+follow ``test_takes``; with the default (131_03, the hop, not a walk) the last walking take
+(131_02) is the alignment test take and 131_01 trains, as the notes say (``test_split``).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ class MocapDataset(KeypointDataset):
             info[path.stem] = {"frames_in": take.num_frames, "fps_in": fps_in,
                                "frames": len(world[path.stem])}  # fmt: skip
         self.test_takes = self._test_takes(options["test_takes"])
+        self.default_split = options["test_takes"] is None
         roots = np.concatenate([w[:, 0, :2] for w in world.values()])
         centre = (roots.min(0) + roots.max(0)) / 2
         rig = cams.ring(int(options["cameras"]), centre, float(options["camera_distance"]),
@@ -278,6 +279,9 @@ class MocapDataset(KeypointDataset):
             strikes[stem] = {"left": gait.left.tolist(), "right": gait.right.tolist(),
                              "kept_frames": [gait.start, gait.stop]}  # fmt: skip
         test_walks = [s for s in gaits if s in self.test_takes]
+        if not test_walks and gaits and self.default_split:  # the default test take is the hop
+            test_walks = [sorted(gaits)[-1]]
+        self.alignment_test_takes = test_walks
         notes = {"set": "walk", "takes": sorted(gaits), "excluded": excluded, "strikes": strikes,
                  "phases": "0: left strike to next strike, 1: right strike to next strike",
                  "progress": "fraction of the gait cycle (left strike to next left strike)"}  # fmt: skip
@@ -285,6 +289,12 @@ class MocapDataset(KeypointDataset):
             notes["test_split"] = (
                 "no walking take among test_takes: no test alignment sequence; "
                 "e.g. --set data.test_takes=131_02"
+            )
+        elif not set(test_walks) & set(self.test_takes):
+            notes["test_split"] = (
+                f"the default test take ({', '.join(self.test_takes)}) is not a walk: the last "
+                f"walking take, {test_walks[0]}, is the alignment test take (set "
+                "data.test_takes to choose)"
             )
         return gaits, notes
 
@@ -295,9 +305,12 @@ class MocapDataset(KeypointDataset):
         """One ``"walk"`` sequence per (walking take, camera) of ``split``: the camera's 2D
         keypoints over the take's whole gait cycles, with gait phases and cycle progress."""
         out = []
-        for sample in self._samples.get(split, []):
-            gait = self._gait.get(sample["name"].rsplit(".cam", 1)[0])
-            if gait is None:
+        if split not in ("train", "test"):
+            return out
+        for sample in [x for samples in self._samples.values() for x in samples]:
+            stem = sample["name"].rsplit(".cam", 1)[0]
+            gait = self._gait.get(stem)
+            if gait is None or (stem in self.alignment_test_takes) != (split == "test"):
                 continue
             out.append({
                 "name": sample["name"], "set": "walk",

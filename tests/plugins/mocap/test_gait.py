@@ -133,8 +133,15 @@ def test_conformance_check_with_a_test_walk(cmu):
     assert report["alignment"] == {"train": 4, "test": 4}
 
 
-def test_default_split_holds_the_hop_out_and_says_how_to_get_a_test_walk(cmu):
-    ds = build(cmu)
-    assert ds.alignment_sequences("test") == []
-    assert len(ds.alignment_sequences("train")) == 8
-    assert "test_takes=131_02" in ds.notes["alignment"]["test_split"]
+def test_default_split_aligns_the_last_walk_and_says_so(cmu):
+    ds = build(cmu)  # the default test take, 131_03, is the hop
+    assert [s["name"] for s in ds.alignment_sequences("test")] == [
+        f"131_02.cam{c}" for c in range(4)
+    ]
+    assert [s["name"] for s in ds.alignment_sequences("train")] == [
+        f"131_01.cam{c}" for c in range(4)
+    ]
+    assert "131_02, is the alignment test take" in ds.notes["alignment"]["test_split"]
+    chosen = build(cmu, test_takes="131_03")  # chosen by the user: no walk to test, said so
+    assert chosen.alignment_sequences("test") == []
+    assert "test_takes=131_02" in chosen.notes["alignment"]["test_split"]

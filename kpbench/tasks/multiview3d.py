@@ -13,29 +13,34 @@ units. K is the method's own choice: keypoints are discovered, so there is no an
 match.
 
 **Protocol.** Up to ``max_pairs`` pairs of the ``test`` split (spread evenly; all by default),
-in the dataset's order. The metrics come with the KeypointNet plugin. The relative-pose
-angular error, in degrees, is ``2·asin(min(1, ‖R̂ − R‖_F / (2√2)))``. Here ``R̂`` is the
-rotation of the orthogonal Procrustes fit from ``keypoints_a`` to ``keypoints_b``, centred,
-with the det-sign fix and no noise, and ``R`` is the rotation of ``relative``. Results
-report the mean and the median. A multi-view consistency error projects each view's
-keypoints into the other view through ``relative`` and the intrinsics.
+in the dataset's order. The relative-pose angular error, in degrees, is ``2·asin(min(1,
+‖R̂ − R‖_F / (2√2)))``. Here ``R̂`` is the rotation of the orthogonal Procrustes fit from
+``keypoints_a`` to ``keypoints_b``, centred, with the det-sign fix and no noise, and ``R`` is
+the rotation of ``relative``. Results report the mean, the median and the share under 5°, 10°
+and 30°, each per category too. A multi-view consistency error (px) projects each view's
+keypoints into the other view through ``relative`` and the intrinsics. Definitions:
+:mod:`kpbench.metrics.multiview3d`. The exporter ``keypoints_plot`` draws the keypoints on a
+few test pairs (``keypoints.png``).
 
 **Baselines.** ``identity_rotation`` puts the same random points in both views, so every
 Procrustes fit gives ``R̂ = I`` and the error is the angle of the true rotation.
 ``random_keypoints`` draws independent random points in each view. Both are seeded and use
-the method's K, at least 4, so the fit is well posed.
+the method's K, at least 4, so the fit is well posed (10 when no prediction is given).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 
 from kpbench import hookimpl
 from kpbench.evaluation import EvalSet
+from kpbench.metrics import multiview3d as mm
+from kpbench.metrics import multiview3d_plot as mp
 from kpbench.schema import Field, Schema, SchemaError
-from kpbench.specs import TaskSpec
+from kpbench.specs import ExporterSpec, MetricSpec, TaskSpec
 from kpbench.tasks.common import LazySamples, evenly, image_field
 
 NAME = "multiview3d"
@@ -155,36 +160,76 @@ def select(data, options: dict) -> EvalSet:
     return _evalset(pairs, chosen, {"test_pairs": len(pairs)})
 
 
+#: Test pairs whose views the evaluation record keeps as thumbnails (for ``keypoints.png``).
+PREVIEW_PAIRS = 4
+#: Longest side (px) of those thumbnails.
+THUMBNAIL = 96
+
+
+def _thumbnail(image) -> np.ndarray:
+    import cv2
+
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    scale = min(1.0, THUMBNAIL / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
     """The pose record: both views' keypoints beside the true relative pose.
+
+    The record goes to the metrics and the exporters only (the run's JSON record holds the
+    metric values), so its arrays cost no space on disk.
 
     Returns:
         ``keypoints_a``, ``keypoints_b`` (N, K, 3) float64 in each camera's frame;
         ``relative`` (N, 4, 4) camera a → camera b; ``rotation`` (N, 3, 3) its rotation;
-        ``intrinsics`` (N, 3, 3) px; ``categories`` (N,) str (for per-category means).
+        ``intrinsics`` (N, 3, 3) px; ``categories`` (N,) str (for per-category means);
+        ``objects`` (N,) str; for up to :data:`PREVIEW_PAIRS` pairs of distinct objects
+        (spread evenly, :func:`kpbench.metrics.multiview3d_plot.preview_pairs`),
+        ``thumbnails`` {pair index: ((h, w, 3), (h, w, 3)) uint8 of views a and b, longest
+        side ≤ :data:`THUMBNAIL`} and ``image_sizes`` {pair index: (W, H) of the original
+        views}, so the keypoints project onto them.
     """
     t = evalset.truth
-    return {
+    n = len(t["relative"])
+    record = {
         "keypoints_a": np.asarray(prediction["keypoints_a"], np.float64),
         "keypoints_b": np.asarray(prediction["keypoints_b"], np.float64),
         "relative": t["relative"],
         "rotation": t["relative"][:, :3, :3],
         "intrinsics": t["intrinsics"],
         "categories": t["categories"],
+        "objects": t.get("objects", np.array([str(i) for i in range(n)])),
+        "thumbnails": {},
+        "image_sizes": {},
     }
+    for i in mp.preview_pairs(record["objects"], PREVIEW_PAIRS):
+        x = evalset.inputs[i]
+        a, b = np.asarray(x["image_a"]), np.asarray(x["image_b"])
+        record["thumbnails"][i] = (_thumbnail(a), _thumbnail(b))
+        record["image_sizes"][i] = (a.shape[1], a.shape[0])
+    return record
 
 
-def _num_points(prediction: dict) -> int:
+#: K of the baselines when they are not handed a prediction to match (KeypointNet's K).
+BASELINE_POINTS = 10
+
+
+def _num_points(prediction: dict | None) -> int:
+    if prediction is None:
+        return BASELINE_POINTS
     return max(int(np.shape(prediction["keypoints_a"])[1]), 4)
 
 
-def baseline_identity_rotation(evalset: EvalSet, prediction: dict, seed: int) -> dict:
+def baseline_identity_rotation(evalset: EvalSet, prediction: dict | None, seed: int) -> dict:
     """The same random points (standard normal) in both views: every Procrustes gives R = I."""
     pts = np.random.default_rng(seed).normal(size=(evalset.dims["N"], _num_points(prediction), 3))
     return {"keypoints_a": pts, "keypoints_b": pts.copy()}
 
 
-def baseline_random_keypoints(evalset: EvalSet, prediction: dict, seed: int) -> dict:
+def baseline_random_keypoints(evalset: EvalSet, prediction: dict | None, seed: int) -> dict:
     """Independent random points (standard normal) in each view: a chance-level rotation."""
     rng = np.random.default_rng(seed)
     shape = (evalset.dims["N"], _num_points(prediction), 3)
@@ -246,5 +291,40 @@ def kpbench_tasks():
                 "a to view b, angular error 2·asin(‖R̂ − R‖_F / 2√2) in degrees against the "
                 "true camera a → b rotation"
             ),
+        )
+    ]
+
+
+_ANGLE = "angle 2·asin(min(1, ‖R̂ − R‖_F / 2√2)) between the Procrustes rotation of keypoints_a → keypoints_b (centred, det-sign fix) and the true camera a → b rotation"
+#: name, function, unit, higher is better, description (definitions in the metrics module).
+_METRICS = (
+    ("angular_error_mean", mm.angular_error_mean, "deg", False, f"mean over pairs of the {_ANGLE}"),
+    ("angular_error_median", mm.angular_error_median, "deg", False,
+     f"median over pairs of the {_ANGLE}"),
+    *((f"angular_error_under_{d}", partial(mm.angular_error_under, degrees=float(d)), "%", True,
+       f"% of pairs whose {_ANGLE} is below {d}°") for d in (5, 10, 30)),
+    ("consistency_px", mm.consistency_px, "px", False, "mean reprojection distance, px, of "
+     "each view's keypoints carried through the true relative pose into the other view vs that "
+     "view's own keypoints, both projected with the intrinsics; keypoints behind a camera left out"),
+)  # fmt: skip
+
+
+@hookimpl
+def kpbench_metrics():
+    return [
+        MetricSpec(name=n, task=NAME, fn=fn, unit=u, higher_is_better=h, description=d)
+        for n, fn, u, h, d in _METRICS
+    ]
+
+
+@hookimpl
+def kpbench_exporters():
+    return [
+        ExporterSpec(
+            name="keypoints_plot",
+            task=NAME,
+            write=mp.write_plot,
+            description="keypoints.png: the predicted keypoints, coloured by index, on both views "
+            "of a few test pairs (filled: the view's own; rings: carried from the other view)",
         )
     ]

@@ -76,7 +76,17 @@ def test_baselines_are_valid_predictions(k):
 def test_evaluation_record_keys_and_shapes():
     ev = task.smoke(0)
     rec = task.evaluation(ev, _prediction(4), dict(SPEC.options))
-    keys = {"keypoints_a", "keypoints_b", "relative", "rotation", "intrinsics", "categories"}
+    keys = {
+        "keypoints_a",
+        "keypoints_b",
+        "relative",
+        "rotation",
+        "intrinsics",
+        "categories",
+        "objects",
+        "thumbnails",
+        "image_sizes",
+    }
     assert set(rec) == keys
     assert rec["keypoints_a"].shape == rec["keypoints_b"].shape == (4, 6, 3)
     assert rec["relative"].shape == (4, 4, 4) and rec["rotation"].shape == (4, 3, 3)
@@ -112,4 +122,5 @@ def test_wrong_shaped_or_inconsistent_sample_names_the_field():
 def test_task_spec():
     assert SPEC.name == "multiview3d" and SPEC.unit == "view pair"
     assert set(SPEC.presets) == {"smoke", "default", "paper"} and SPEC.protocol
-    assert not hasattr(task, "kpbench_metrics")
+    assert {m.name for m in task.kpbench_metrics()} >= {"angular_error_mean", "consistency_px"}
+    assert [e.name for e in task.kpbench_exporters()] == ["keypoints_plot"]

@@ -1,0 +1,1 @@
+"""The propagation protocol: encoders, the one propagator, and the base class of its methods."""

@@ -194,6 +194,9 @@ def build(
 ) -> ShapeNetDataset:
     """Open a ShapeNetCore folder (v1 or v2 layout; default ``$KPBENCH_DATA/shapenet``).
 
+    A folder of KeypointNet's ``*.tfrecord`` files (and no model) is read as such instead
+    (:mod:`.records`: no rendering; only ``test_fraction`` and ``image_size`` apply).
+
     Args:
         categories: names or synset ids (list or comma text); None: every category found.
         views_per_model: views rendered per model (cameras on the upper hemisphere).
@@ -214,6 +217,12 @@ def build(
         ConfigError: an option with a wrong value.
     """
     root = find_data_dir("shapenet", data_dir, DATA_HINT)
+    records = sorted(root.glob("*.tfrecord"))
+    if records and not find_models(root)[0]:
+        from .records import KeypointNetRecords
+
+        size = _whole(image_size, "image_size", 8)
+        return KeypointNetRecords(root, records, test_fraction, size, others)
     views = _whole(views_per_model, "views_per_model", 2)
     if not 0 <= float(min_elevation) < 90:
         raise ConfigError(f"shapenet: data.min_elevation={min_elevation!r} must be in [0, 90)")

@@ -321,12 +321,22 @@ def _perfect_lifting3d(evalset) -> dict:
     return {"keypoints3d": np.asarray(evalset.truth["keypoints3d"], np.float64).copy()}
 
 
+def _perfect_multiview3d(evalset) -> dict:
+    """Points 30 units in front of camera a, carried into camera b by the true relative pose."""
+    rel = np.asarray(evalset.truth["relative"], np.float64)
+    grid = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64)
+    pts = np.broadcast_to(grid * [0.8, 0.5, 0.3] + [0.0, 0.0, 30.0], (len(rel), 8, 3))
+    carried = np.einsum("nij,nkj->nki", rel[:, :3, :3], pts) + rel[:, None, :3, 3]
+    return {"keypoints_a": pts.copy(), "keypoints_b": carried}
+
+
 #: task -> ``perfect(evalset) -> prediction``: the truth of the task's smoke set as a prediction.
 PERFECT: dict[str, Callable[[Any], dict]] = {
     "discovery2d": _perfect_discovery2d,
     "pose2d": _perfect_pose2d,
     "behavior": _perfect_behavior,
     "lifting3d": _perfect_lifting3d,
+    "multiview3d": _perfect_multiview3d,
 }
 
 #: ``(task, metric) -> value`` on a perfect prediction, where the default rule does not apply

@@ -219,10 +219,18 @@ def build(
     root = find_data_dir("shapenet", data_dir, DATA_HINT)
     records = sorted(root.glob("*.tfrecord"))
     if records and not find_models(root)[0]:
+        import inspect
+
         from .records import KeypointNetRecords
 
+        given = {k: v for k, v in locals().items() if k in inspect.signature(build).parameters}
+        unused = {
+            k: given[k] for k, p in inspect.signature(build).parameters.items()
+            if p.default is not p.empty and k not in ("data_dir", "test_fraction", "image_size")
+            and given[k] != p.default
+        }  # fmt: skip
         size = _whole(image_size, "image_size", 8)
-        return KeypointNetRecords(root, records, test_fraction, size, others)
+        return KeypointNetRecords(root, records, test_fraction, size, {**unused, **others})
     views = _whole(views_per_model, "views_per_model", 2)
     if not 0 <= float(min_elevation) < 90:
         raise ConfigError(f"shapenet: data.min_elevation={min_elevation!r} must be in [0, 90)")

@@ -8,8 +8,8 @@ One ray per pixel centre (``K⁻¹ [u, v, 1]``, integer ``u, v``), first hit onl
   light at the camera (``d`` the ray, ``n`` the face normal, two-sided because ShapeNet's
   shells have inconsistent normals); background :data:`BACKGROUND`.
 
-Without embreex trimesh falls back to its pure-Python ray tracer (same images, far slower);
-the render notes say which engine ran.
+Without embreex trimesh's pure-Python ray tracer is used (same images, far slower; it needs
+``rtree``); the render notes say which engine ran.
 """
 
 from __future__ import annotations
@@ -39,20 +39,35 @@ def pixel_rays(pose: np.ndarray, K: np.ndarray, size: int) -> tuple[np.ndarray, 
 class RayCaster:
     """Renders one mesh from many cameras (the acceleration structure is built once)."""
 
-    def __init__(self, mesh: Mesh):
+    def __init__(self, mesh: Mesh, engine: str = "auto"):
+        """``engine``: ``"embree"``, ``"python"`` (trimesh's own), or ``"auto"`` (embree if
+        it imports, else python)."""
         import trimesh
 
         self.mesh = mesh
         tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
         self.normals = np.asarray(tm.face_normals, np.float64)
+        if engine in ("auto", "embree"):
+            try:
+                from trimesh.ray.ray_pyembree import RayMeshIntersector
+
+                self.intersector, self.engine = RayMeshIntersector(tm), "embree"
+                return
+            except Exception:  # embreex missing on this platform
+                if engine == "embree":
+                    raise
         try:
-            from trimesh.ray.ray_pyembree import RayMeshIntersector
+            import rtree  # noqa: F401  (trimesh's own intersector needs it)
+        except ImportError:
+            from kpbench.errors import PluginError
 
-            self.intersector, self.engine = RayMeshIntersector(tm), "embree"
-        except Exception:  # embreex missing on this platform
-            from trimesh.ray.ray_triangle import RayMeshIntersector
+            raise PluginError(
+                "shapenet: no ray-casting engine: embreex does not import here; "
+                "pip install embreex (fast), or rtree for trimesh's pure-Python caster (slow)"
+            ) from None
+        from trimesh.ray.ray_triangle import RayMeshIntersector
 
-            self.intersector, self.engine = RayMeshIntersector(tm), "trimesh (pure Python)"
+        self.intersector, self.engine = RayMeshIntersector(tm), "trimesh (pure Python)"
 
     def render(self, pose: np.ndarray, K: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
         """``(rgb (H, W, 3) uint8, mask (H, W) bool, depth (H, W) float32)`` of one view."""

@@ -76,6 +76,10 @@ class ShapeNetDataset(KeypointDataset):
             for p in sorted(self.root.iterdir())
             if p.name != "taxonomy.json" and p.name not in found
         }
+        for m in models:
+            v1 = m.path.parent.parent / "model.obj"
+            if m.layout == "v2" and v1.is_file():
+                ignored[str(v1)] = "v1 copy of a model also in the v2 layout (v2 used)"
         chosen = select_categories(models, categories, found)
         for m in models:
             if m not in chosen:

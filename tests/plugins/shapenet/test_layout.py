@@ -103,6 +103,15 @@ def test_build_on_a_v1_copy_reads_the_same_models(twin, tmp_path, cache):
         shutil.copy(obj.with_suffix(".mtl"), dest / "model_normalized.mtl")
     data = build(tmp_path / "v1", cache=cache, categories="02958343", **VIEWS)
     assert data.notes["layout"] == ["v1"] and data.notes["categories"] == ["car"]
+    # a v1 copy beside a v2 model: the v2 mesh is used, the v1 one listed as ignored
+    shutil.copytree(tmp_path / "v1" / "02958343", tmp_path / "both" / "02958343")
+    v2 = next(twin.glob("02958343/*/models"))
+    shutil.copytree(v2, tmp_path / "both" / v2.relative_to(twin))
+    both = build(tmp_path / "both", cache=cache, **VIEWS)
+    assert sorted(both.notes["layout"]) == ["v1", "v2"] and len(both.notes["used_meshes"]) == 3
+    assert [k for k, v in both.notes["ignored"].items() if "v2 used" in v] == [
+        str(tmp_path / "both" / v2.relative_to(twin).parent / "model.obj")
+    ]
     assert len(data.notes["used_meshes"]) == 3
     # no taxonomy.json: not ShapeNet's own release, so the axes were inferred
     assert data.notes["render"]["shapenet_release"] is False

@@ -6,8 +6,9 @@ seed, minimum elevation, the resolved up / forward axes, :data:`.render.RENDERER
 Files: ``<cache>/shapenet/<key[:2]>/<key>.npz`` holding ``rgb`` (V, H, W, 3) uint8, ``mask``
 (V, H, W) bool, ``depth`` (V, H, W) float32, ``poses`` (V, 4, 4), ``intrinsics`` (3, 3),
 ``normalise`` (4, 4): the file → canonical transform. Written to a temporary file in the same
-folder, then ``os.replace``d into place, so a reader never sees half a file. A cache file that
-cannot be read is rendered again (and overwritten).
+folder, then ``os.replace``d into place, so a reader never sees half a file. A build checks
+each file's zip directory only (:func:`present`); one that is not a zip with every array is
+rendered again (and overwritten).
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
             return {k: npz[k] for k in KEYS}
     except Exception:  # a damaged cache file is rendered again
         return None
+
+
+def present(path: Path) -> bool:
+    """Whether a cache file is there with every array (its zip directory only: cheap)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as npz:
+            return set(KEYS) <= set(npz.files)
+    except Exception:  # not a zip: damaged, rendered again
+        return False
 
 
 def save(path: Path, arrays: dict[str, np.ndarray]) -> None:

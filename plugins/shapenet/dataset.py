@@ -223,16 +223,17 @@ def build(
     root = find_data_dir("shapenet", data_dir, DATA_HINT)
     records = sorted(root.glob("*.tfrecord"))
     if records and not find_models(root)[0]:
-        import inspect
-
         from .records import KeypointNetRecords
 
-        given = {k: v for k, v in locals().items() if k in inspect.signature(build).parameters}
-        unused = {
-            k: given[k] for k, p in inspect.signature(build).parameters.items()
-            if p.default is not p.empty and k not in ("data_dir", "test_fraction", "image_size")
-            and given[k] != p.default
+        mesh_only = {
+            "categories": (categories, None), "views_per_model": (views_per_model, 24),
+            "pairs_per_model": (pairs_per_model, 24), "distance": (distance, 30.0),
+            "fov": (fov, 5.0), "object_size": (object_size, 2.0),
+            "min_elevation": (min_elevation, 0.0), "test_models": (test_models, None),
+            "max_models": (max_models, None), "up_axis": (up_axis, "auto"),
+            "forward_axis": (forward_axis, "auto"), "seed": (seed, 0), "cache": (cache, None),
         }  # fmt: skip
+        unused = {k: v for k, (v, default) in mesh_only.items() if v != default}
         size = _whole(image_size, "image_size", 8)
         return KeypointNetRecords(root, records, test_fraction, size, {**unused, **others})
     views = _whole(views_per_model, "views_per_model", 2)

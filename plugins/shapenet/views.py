@@ -77,7 +77,7 @@ def model_views(model: Model, s: RenderSettings, cache_root: Path) -> ModelViews
     """The model's views: read from the cache when there, else rendered and cached."""
     key = cache.cache_key(cache.content_hash(model.path), {**s.as_key(), "model": model.key})
     path = cache.cache_path(cache_root, key)
-    if cache.load(path) is not None:
+    if cache.present(path):
         return ModelViews(path, False, None, None)
     arrays, axes, engine = render_model(model, s)
     cache.save(path, arrays)

@@ -1,9 +1,8 @@
 """Normalise a mesh: canonical axes, bounding box centred at the origin, longest side 1.
 
 **Canonical frame** (ShapeNetCore v2's own, shapenet.org: "up is +Y, front is −Z"): the
-object's up is world **+Y**, its front faces **−Z**, so its right-hand side is... whatever a
-right-handed frame makes it (+X is the object's left when it faces −Z; ShapeNet's bilateral
-symmetry plane is Y-Z).
+object's up is world **+Y**, its front faces **−Z**, and its right-hand side is **+X** (like
+an OpenGL camera looking down −Z); ShapeNet's bilateral symmetry plane is Y-Z.
 
 **Rule**, in order:
 

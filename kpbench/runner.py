@@ -261,7 +261,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         "timing": {},
         "params": None,
         "flops": None,
-        "trains": mspec.trains,
+        "trains": mspec.trains_for(task),
         "env": {**results.environment(), "threads": threads},
         "kpbench_version": __version__,
         "started_at": now(),
@@ -281,7 +281,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
             method.model.to(device)
         record["params"] = timing.count_params(method.model)
         record["params_by_block"] = timing.count_params_by_child(method.model)
-        if mspec.trains:
+        if mspec.trains_for(task):
             stage = "train"
             method.fit(data, ctx)
         stage = "evaluate"
@@ -294,7 +294,9 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         method.export(data, ctx)
         stage = "time"
         batch_size = int(config.get("timing_batch_size", 1) or 1)
-        record["timing"] = timing.profile(method, data, batch_size, device, trains=mspec.trains)
+        record["timing"] = timing.profile(
+            method, data, batch_size, device, trains=mspec.trains_for(task)
+        )
         record["flops"] = {
             "per_sample": timing.inference_flops(method),
             "sample": tspec.unit,
@@ -384,7 +386,7 @@ def build_method(
         raise PluginError(
             f"method {mspec.name}: build returned {type(method).__name__}, not a kpbench.method.Method"
         )
-    if mspec.trains and not isinstance(method, TrainableMethod):
+    if mspec.trains_for(task) and not isinstance(method, TrainableMethod):
         raise PluginError(
             f"method {mspec.name}: the spec says it trains, but {type(method).__name__} is not a "
             "kpbench.method.TrainableMethod (fit/train_batch/train_step); set trains=False or add them"

@@ -139,6 +139,9 @@ class MethodSpec:
         requires: what the method needs from the machine (:mod:`kpbench.requirements`):
             ``gpu`` (bool), ``min_memory_gib``, ``min_gpu_memory_gib``; a run on a machine
             without them is refused before any data is read, with one line saying why.
+        frozen_tasks: tasks (of ``tasks``) the method serves without training: a run of one of
+            them scores what ``build`` returns as it is, e.g. an encoder loaded from a
+            checkpoint of an earlier run (:mod:`kpbench.propagation.frozen`).
     """
 
     name: str
@@ -151,6 +154,7 @@ class MethodSpec:
     reference: Mapping[str, Any] = field(default_factory=dict)
     trains: bool = True
     requires: Mapping[str, Any] = field(default_factory=dict)
+    frozen_tasks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from kpbench.requirements import check_keys
@@ -159,6 +163,13 @@ class MethodSpec:
         for t in self.tasks:
             check_task(t)
         check_keys(self.name, self.requires)
+        stray = sorted(set(self.frozen_tasks) - set(self.tasks))
+        if stray:
+            raise ValueError(f"method {self.name}: frozen_tasks {stray} are not in its tasks")
+
+    def trains_for(self, task: str | None) -> bool:
+        """Whether a run of ``task`` trains the method (``trains``, unless the task is frozen)."""
+        return self.trains and task not in self.frozen_tasks
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def check_method(
         metrics = {n: {"value": e["value"], "error": e.get("error")}
                    for n, e in score(reg.metrics(task), record).items()}  # fmt: skip
     loss = None
-    if spec.trains:
+    if spec.trains_for(task):
         if not isinstance(method, TrainableMethod):
             _fail(f"{who}: trains=True but {type(method).__name__} is not a TrainableMethod")
         batch = _call(who, "train_batch(2)", method.train_batch, 2)

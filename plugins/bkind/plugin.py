@@ -46,6 +46,8 @@ DEFAULTS = {
     "export_max_frames": None,
     "overlay_frames": 150,
     "timing_batch_size": 5,
+    # propagation: the encoder of an earlier run's checkpoint (checkpoint.pt, run folder or record)
+    "checkpoint": None,
 }
 
 PRESETS = {
@@ -107,8 +109,13 @@ REFERENCE = {
 }
 
 
-def build(config: dict, num_keypoints: int | None = None):
-    """Build BKinD from a resolved config (``num_keypoints`` of the dataset is not used: K is discovered)."""
+def build(config: dict, num_keypoints: int | None = None, task: str | None = None):
+    """Build BKinD from a resolved config (``num_keypoints`` of the dataset is not used: K is
+    discovered); for ``propagation``, its encoder alone (:mod:`.propagation`)."""
+    if task == "propagation":
+        from kpbench_plugins.bkind.propagation import build_propagation
+
+        return build_propagation(config)
     from kpbench_plugins.bkind.method import BKinDMethod
 
     return BKinDMethod(config)
@@ -119,7 +126,8 @@ def kpbench_methods():
     return [
         MethodSpec(
             name="bkind",
-            tasks=("discovery2d",),
+            tasks=("discovery2d", "propagation"),
+            frozen_tasks=("propagation",),  # its encoder, from a checkpoint, without training
             build=build,
             defaults=DEFAULTS,
             presets=PRESETS,

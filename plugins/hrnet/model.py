@@ -219,7 +219,8 @@ class HRNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The highest-resolution branch after the last stage (stride 4, ``width`` channels)."""
         h, w = x.shape[-2:]
         if h % 32 or w % 32:
             raise ValueError(f"HRNet: input size {h}x{w} is not a multiple of 32 in both sides")
@@ -230,7 +231,10 @@ class HRNet(nn.Module):
             transition = getattr(self, f"transition{s - 1}")
             xs = [t(xs[i] if i < len(xs) else xs[-1]) for i, t in enumerate(transition)]
             xs = getattr(self, f"stage{s}")(xs)
-        return self.final_layer(xs[0])
+        return xs[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.features(x))
 
 
 def load_pretrained(model: HRNet, path: str | Path) -> dict:

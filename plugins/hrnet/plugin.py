@@ -46,6 +46,8 @@ DEFAULTS = {
     "shift_heatmap": True,
     "eval_batch_size": 32,
     "timing_batch_size": 8,
+    # propagation: the backbone of an earlier run's checkpoint (checkpoint.pt, run folder or record)
+    "checkpoint": None,
 }
 
 PRESETS = {
@@ -94,8 +96,13 @@ REFERENCE = {
 }
 
 
-def build(config: dict, num_keypoints: int | None = None):
-    """Build HRNet from a resolved config, with the dataset's ``num_keypoints`` when given."""
+def build(config: dict, num_keypoints: int | None = None, task: str | None = None):
+    """Build HRNet from a resolved config, with the dataset's ``num_keypoints`` when given; for
+    ``propagation``, its backbone alone (:mod:`.propagation`)."""
+    if task == "propagation":
+        from kpbench_plugins.hrnet.propagation import build_propagation
+
+        return build_propagation(config)
     from kpbench_plugins.hrnet.method import HRNetMethod
 
     return HRNetMethod(config, num_keypoints)
@@ -106,7 +113,8 @@ def kpbench_methods():
     return [
         MethodSpec(
             name="hrnet",
-            tasks=("pose2d",),
+            tasks=("pose2d", "propagation"),
+            frozen_tasks=("propagation",),  # its backbone, from a checkpoint, without training
             build=build,
             defaults=DEFAULTS,
             presets=PRESETS,

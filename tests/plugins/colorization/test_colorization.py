@@ -23,6 +23,15 @@ from kpbench_plugins.colorization.losses import colorization_loss, pointer
 SPEC = get_registry().method("colorization")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models on a shared CPU: one thread avoids the threads waiting on each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def config(preset="smoke", **over):
     return resolve(SPEC, preset, None, over)[0]
 

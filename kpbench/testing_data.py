@@ -187,8 +187,9 @@ def check_dataset_errors(
     A missing folder must raise :class:`kpbench.errors.DataError`. For a dataset with a
     synthetic twin, the twin is written twice into ``tmp_dir``; in one copy the largest file
     that is not a video is corrupted (:func:`corrupt`), in the other the largest video. Building
-    and reading each must raise a :class:`kpbench.errors.KpbenchError` of one line, or report
-    the file as skipped in ``data.notes`` (a key containing ``"skip"``).
+    and reading each must raise a :class:`kpbench.errors.KpbenchError` of one line, report
+    the file as skipped in ``data.notes`` (a key containing ``"skip"``), or list it under
+    ``data.notes["ignored"]`` as a file the dataset does not read.
 
     Args:
         spec: the :class:`kpbench.specs.DatasetSpec`.
@@ -240,6 +241,10 @@ def check_dataset_errors(
             _fail(f"{what} reading it raised {_line(exc)}; raise kpbench.errors.DataError")
         notes = getattr(data, "notes", {}) or {}
         skipped = {k: v for k, v in notes.items() if "skip" in str(k).lower() and v}
+        rel = target.relative_to(twin).as_posix()
+        if not skipped and rel in str(notes.get("ignored", "")):
+            report[kind] = f"ignored: {rel} (listed as not read)"
+            continue
         if not skipped:
             _fail(f"{what} the dataset built and served samples with no error and no skip note")
         report[kind] = f"skipped: {skipped}"

@@ -12,6 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# renders and other caches the tests make go to a folder of their own, not the user's cache
+if "KPBENCH_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["KPBENCH_CACHE"] = tempfile.mkdtemp(prefix="kpbench-test-cache-")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))
 
 

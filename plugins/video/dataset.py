@@ -76,6 +76,7 @@ class _Found:
     coco: list[Path] = field(default_factory=list)
     dlc: list[Path] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    others: list[Path] = field(default_factory=list)  # files of no kind above (maybe read later)
 
 
 def _skip_dir(name: str) -> bool:
@@ -102,6 +103,8 @@ def _discover(root: Path) -> _Found:
                 found.slp.append(path)
             elif low.endswith(".json") and ("keypoints" in low or folder.name == "annotations"):
                 found.coco.append(path)
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                found.others.append(path)
         if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
             found.videos.append(folder)
             if folder != root:
@@ -198,6 +201,11 @@ class VideoFolderDataset(KeypointDataset):
         self.tasks += ("pose2d",) if has_kp else ()
         label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
         label_files += [csv for csv, _ in phases.values()]
+        found.ignored += [
+            f"{self._rel(p)}: not read (not a video or a label file this dataset reads)"
+            for p in found.others
+            if p not in label_files and not any(d in p.parents for d in found.dlc)
+        ]
         self.notes = {
             "videos_found": len(candidates),
             "video_files": [self._rel(r.path) for r in readers],

@@ -40,6 +40,8 @@ SMALL_TWINS = {
     "video": {"frames": 12, "width": 32, "height": 32},
     "calms21": {"n_train": 1, "n_test": 1, "frames": 12, "width": 48, "height": 48},
     "h36m": {"frames": 30, "actions": 1},
+    "shapenet": {"cars": 2, "airplanes": 2},
+    "actions": {"videos": 3, "min_frames": 20, "max_frames": 24, "width": 32, "height": 32},
 }
 TWINS = sorted(n for n, e in _REG.datasets().items() if e.spec.synthesize is not None)
 

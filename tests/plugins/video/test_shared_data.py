@@ -74,7 +74,10 @@ def test_sleap_flies13_clip(shared_data):
     assert data.tasks == ("discovery2d", "pose2d")
     assert data.keypoint_names == [f"{t}_{n}" for t in ("female", "male") for n in FLY_NODES]
     assert (0, 11) in data.skeleton and (13, 24) in data.skeleton and len(data.skeleton) == 24
-    assert data.notes["ignored"] == ["clip.predictions.slp: SLEAP model predictions, not labels"]
+    assert data.notes["ignored"] == [
+        "clip.predictions.slp: SLEAP model predictions, not labels",
+        "SOURCE.md: not read (not a video or a label file this dataset reads)",
+    ]
     [train], [test] = data.videos("train"), data.videos("test")
     assert train.reader.num_frames == 1500 and (train.frame_range, test.frame_range) == (
         range(0, 1200),
@@ -151,7 +154,10 @@ def test_coco_person_mini_keeps_cocos_boxes_areas_visibility_and_image_ids(share
     doc = json.loads((root / "annotations" / "person_keypoints_mini.json").read_text())
     anns = {str(a["id"]): a for a in doc["annotations"]}
     data = build(root)
-    assert data.notes["ignored"] == []  # no crowd annotation in this sample
+    # no crowd annotation in this sample; the folder's SOURCE.md is listed as not read
+    assert data.notes["ignored"] == [
+        "SOURCE.md: not read (not a video or a label file this dataset reads)"
+    ]
     train, test = data.labeled_instances("train"), data.labeled_instances("test")
     assert (len(train), len(test)) == (7, 5)  # 14 persons, 2 without keypoints
     for f in train + test:

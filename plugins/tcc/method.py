@@ -206,8 +206,10 @@ class TCCMethod(TrainableMethod):
             raise DataError(
                 f"dataset {data.name}: no train-split alignment sequence to train TCC on"
             )
-        kind = self.resolve_kind(seqs)
+        kind, built = self.resolve_kind(seqs), self.kind
         self._ensure(kind, None if kind == "frames" else self._joints_of(seqs))
+        if kind != built:  # the record's params were counted on the network built for pixels
+            ctx.note("params_for_input", sum(p.numel() for p in self.model.parameters()))
         if kind == "keypoints":
             self.scale = S.keypoint_scale([s["keypoints"] for s in seqs])
         groups: dict[str, list] = {}

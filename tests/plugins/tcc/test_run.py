@@ -47,5 +47,6 @@ def test_walks_run_through_the_pose_variant(tmp_path):
     )  # fmt: skip
     assert rec["status"] == "finished", rec.get("error")
     assert rec["notes"]["input"] == "keypoints"
+    assert 0 < rec["notes"]["params_for_input"] != rec["params"]  # rebuilt for 17 joints
     assert rec["notes"]["train_sequences"]["walk"] > 0
     assert rec["metrics"] or rec["notes"].get("metrics_unavailable")

@@ -29,7 +29,8 @@ class Encoder(Protocol):
     Attributes:
         stride: feature cell size in input pixels (e.g. 8). The features of an ``H × W``
             input are ``ceil(H / stride) × ceil(W / stride)`` cells; cell ``(i, j)`` is centred
-            on input pixel ``((j + 0.5) · stride, (i + 0.5) · stride)``.
+            on input pixel ``((j + 0.5) · stride, (i + 0.5) · stride)``. (``floor`` instead of
+            ``ceil`` is accepted too, as a convolution without full padding gives.)
     """
 
     stride: int

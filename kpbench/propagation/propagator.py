@@ -27,8 +27,9 @@ become all zero keeps the keypoint where it was in the previous frame.
 
 Affinities are computed for ``chunk`` target cells at a time and one context frame at a
 time (top-k per context frame, then top-k of those candidates, which is the same top-k), so
-memory is bounded by ``chunk × cells per frame`` whatever the context length; chunked and
-unchunked give the same result. Only frame 0 and the last ``context`` frames' features and
+memory is bounded by ``chunk × cells per frame`` whatever the context length (plus the
+radius masks, kept between frames only while they fit in :data:`BIAS_CACHE_BYTES`); chunked
+and unchunked give the same result. Only frame 0 and the last ``context`` frames' features and
 labels are kept, so long videos stream.
 """
 
@@ -46,6 +47,8 @@ from kpbench.propagation.encoders import Encoder, feature_size
 
 #: Frames encoded per encoder call.
 ENCODE_BATCH = 4
+#: The radius biases of one video are kept between its frames up to this size (bytes).
+BIAS_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class PropagationSettings:
         size: frames are resized so their short side is ``size`` px; None = as is.
     """
 
-    context: int = 20
+    context: int = 7
     radius: int = 12
     topk: int = 10
     temperature: float = 0.05
@@ -149,42 +152,51 @@ def _encoded(encoder: Encoder, frames, start: int, count: int, size, device):
             with torch.no_grad():
                 feats = encoder(x)
             want = feature_size(x.shape[2], x.shape[3], encoder.stride)
-            if tuple(feats.shape[2:]) != want or feats.shape[0] != len(batch):
+            floor = (x.shape[2] // encoder.stride, x.shape[3] // encoder.stride)
+            got = tuple(feats.shape[2:])
+            if feats.ndim != 4 or got not in {want, floor} or feats.shape[0] != len(batch):
                 raise ConfigError(
                     f"encoder {encoder!r}: {tuple(x.shape)} frames gave features "
                     f"{tuple(feats.shape)}; expected (B, C, {want[0]}, {want[1]}) for stride "
-                    f"{encoder.stride}"
+                    f"{encoder.stride} (ceil; floor accepted)"
                 )
             yield from F.normalize(feats.float(), dim=1)
             batch = []
 
 
-def _window_mask(rows, h: int, w: int, radius: float, torch):
-    """(len(rows), h·w) bool: cell within ``radius`` (strictly) of each target cell."""
-    device = rows.device
-    ty, tx = rows // w, rows % w
-    cells = torch.arange(h * w, device=device)
-    d2 = (ty[:, None] - cells[None] // w) ** 2 + (tx[:, None] - cells[None] % w) ** 2
-    return d2 < radius**2
+def _window_bias(rows, h: int, w: int, radius: float, torch):
+    """(len(rows), h·w): 0 for cells within ``radius`` (strictly) of each target cell, −inf
+    elsewhere (added to the affinities of the restricted context frames)."""
+    dy2 = (rows[:, None] // w - torch.arange(h, device=rows.device)[None]).square()  # (n, h)
+    dx2 = (rows[:, None] % w - torch.arange(w, device=rows.device)[None]).square()  # (n, w)
+    far = (dy2[:, :, None] + dx2[:, None, :]).flatten(1) >= radius**2
+    return torch.zeros(far.shape, device=rows.device).masked_fill_(far, -math.inf)
 
 
-def _propagate_frame(query, context, settings: PropagationSettings, h: int, w: int, torch):
+def _propagate_frame(query, context, settings: PropagationSettings, h, w, torch, biases=None):
     """Labels (K, h·w) of one frame from its features (C, h·w) and its context.
 
-    ``context``: (features (C, h·w), labels (K, h·w), restricted) per context frame.
+    ``context``: (features (C, h·w), labels (K, h·w), restricted) per context frame;
+    ``biases``: a dict keeping each chunk's radius bias between frames, or None.
     """
     cells = query.shape[1]
     labels_all = torch.cat([lab for _, lab, _ in context], 1)  # (K, M·h·w)
     out = torch.empty(labels_all.shape[0], cells, device=query.device)
     per_frame = min(settings.topk, cells)
+    restricted = any(r for _, _, r in context)
     for a in range(0, cells, settings.chunk):
         rows = torch.arange(a, min(a + settings.chunk, cells), device=query.device)
-        q = query[:, rows]
+        q = query[:, rows].T / settings.temperature
+        bias = None if biases is None else biases.get(a)
+        if restricted and bias is None:
+            bias = _window_bias(rows, h, w, settings.radius, torch)
+            if biases is not None:
+                biases[a] = bias
         vals, idx = [], []
-        for m, (feats, _, restricted) in enumerate(context):
-            aff = (q.T @ feats) / settings.temperature  # (n, h·w)
-            if restricted:
-                aff = aff.masked_fill(~_window_mask(rows, h, w, settings.radius, torch), -math.inf)
+        for m, (feats, _, limited) in enumerate(context):
+            aff = q @ feats  # (n, h·w)
+            if limited:
+                aff += bias
             v, i = torch.topk(aff, per_frame, dim=1)
             vals.append(v)
             idx.append(i + m * cells)
@@ -254,20 +266,22 @@ def propagate(
     width, height = int(frames.width), int(frames.height)
     size = resized_size(width, height, settings.size)
     s = encoder.stride
-    h, w = feature_size(size[1], size[0], s)
     scale = np.array([size[0] / width, size[1] / height])  # original px -> resized px
     clipped = np.clip(np.nan_to_num(kp0), 0, [width - 1, height - 1])
     out = np.empty((count, len(kp0), 2))
     out[0] = kp0
     device = torch.device(device)
     feats = _encoded(encoder, frames, start, count, size, device)
-    first = next(feats).flatten(1)
+    first = next(feats)
+    h, w = first.shape[1:]
+    first = first.flatten(1)
     labels0 = _gaussians((clipped * scale) / s - 0.5, labelled, h, w, settings.sigma, torch, device)
     recent: deque = deque(maxlen=settings.context)
+    biases = {} if (h * w) ** 2 * 4 <= BIAS_CACHE_BYTES else None
     for t in range(1, count):
         query = next(feats).flatten(1)
         context = [(first, labels0, False), *((f, lab, True) for f, lab in recent)]
-        labels = _propagate_frame(query, context, settings, h, w, torch)
+        labels = _propagate_frame(query, context, settings, h, w, torch, biases)
         centre, ok = _readout(labels, h, w, settings.readout_topk, torch)
         px = ((centre.cpu().double().numpy() + 0.5) * s) / scale
         out[t] = np.where(ok.cpu().numpy()[:, None], px, out[t - 1])

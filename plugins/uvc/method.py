@@ -74,6 +74,8 @@ class UVCMethod(PropagationMethod, TrainableMethod):
         c, temp = self.config, float(self.config["temp"])
         lab1, lab2 = rgb_to_lab(first), rgb_to_lab(second)
         f1, f2 = self.model.features(lab1), self.model.features(lab2)
+        if c["normalise"]:  # cosine affinities (× temp) instead of raw dot products
+            f1, f2 = F.normalize(f1, dim=1), F.normalize(f2, dim=1)
         h, w = f1.shape[-2:]
         out = {}
         if not warm_up:

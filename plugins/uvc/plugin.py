@@ -23,7 +23,11 @@ DEFAULTS = {
     "rotate": 10.0,
     "max_gap": 50,
     # objective (--temp 1, --lc 0.3, --lc_win 8, colour switch 0.1, --coord_switch 0)
-    "temp": 1.0,
+    "temp": 1.0,  # affinity = temp x dot product of the raw features (NLM_woSoft)
+    # L2-normalise the features first (cosine x temp). Not in the reference: from scratch the
+    # raw dot products of 512-d ReLU features are in the hundreds, the softmax is one-hot and
+    # short runs do not learn, so the CPU presets use cosine / 0.07 (CRW's temperature).
+    "normalise": False,
     "lc": 0.3,
     "lc_win": 8,
     "colour_switch": 0.1,  # weight of the copy back with A^T (libs/loss.py L1_loss)
@@ -40,10 +44,11 @@ DEFAULTS = {
 
 PRESETS = {
     "smoke": {"patch_size": 16, "full_size": 32, "batch_size": 2, "steps": 2, "warmup_steps": 1,
-              "steps_per_epoch": 1, "lc_win": 2, "max_gap": 2},  # fmt: skip
+              "steps_per_epoch": 1, "lc_win": 2, "max_gap": 2, "normalise": True,
+              "temp": 1 / 0.07},  # fmt: skip
     "default": {"patch_size": 48, "full_size": 96, "batch_size": 4, "steps": 80,
                 "warmup_steps": 20, "steps_per_epoch": 20, "lc_win": 3, "max_gap": 10,
-                "lr": 3e-4},  # fmt: skip
+                "lr": 3e-4, "normalise": True, "temp": 1 / 0.07},  # fmt: skip
     "paper": {},
 }
 

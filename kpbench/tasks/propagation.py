@@ -5,36 +5,59 @@ frame ``i`` is ``frames.read(start + i)`` for ``0 <= i < T``, where ``frames`` i
 with the :class:`kpbench.video.Frames` interface. It carries keypoints (T, K, 2) in px (NaN =
 unlabelled) and a per-frame visibility (T, K); JHMDB counts a joint as visible when it lies
 inside the image. A method gets the video, the first frame's keypoints and visibility, the
-number of frames T and the image size. It predicts the keypoints in every frame ``0..T-1``,
+number of frames T, the image size and the task's propagation settings (``protocol``, a dict of
+:class:`kpbench.propagation.propagator.PropagationSettings`). It predicts the keypoints in every frame ``0..T-1``,
 frame 0 included (normally a copy of the given keypoints). Predictions have no NaN.
 
 **Protocol.** Up to ``max_videos`` videos of the ``test`` split (spread evenly; all by
 default: JHMDB split 1 has 268), whole, in the dataset's order. The prediction concatenates
-the frames of all the videos in input order. The metrics come with the propagation plugins.
-PCK@α (α = 0.1, 0.2) counts a visible ground-truth keypoint as correct when its error is at
+the frames of all the videos in input order. Every method propagates through the one
+propagator (:mod:`kpbench.propagation`) with the settings the task's options give
+(``context``, ``radius``, ``topk``, ``temperature``, ``sigma``, ``readout_topk``, ``chunk``,
+``size``; defaults and why in ``docs/propagation.md``), so methods differ only in their
+encoder. PCK@α (α = 0.1, 0.2) counts a visible ground-truth keypoint as correct when its error is at
 most α × 0.6 × the diagonal of the box around that frame's visible ground-truth keypoints.
 The record carries 0.6 × that diagonal as ``normaliser``. This is CRW/UVC's ``eval_pck``
 normaliser, not the supervised-pose PCK one. Frame 0 is not scored. PCK is averaged per
-joint, then over joints, and is also reported over time. The propagation settings (context
-frames, top-k, temperature) belong to the method and are recorded in its config.
+joint, then over joints, and is also reported per frame index
+(:mod:`kpbench.metrics.propagation`: ``pck@0.1``, ``pck@0.2``; the exporter ``pck_plot``
+draws ``pck_over_time.png``).
 
-**Baselines.** ``held_still`` repeats the first frame's keypoints in every frame. Keypoints
-unlabelled in the first frame become (0, 0), so the prediction has no NaN. Such keypoints
-are scored as errors wherever they are visible later.
+**Baselines** (:mod:`kpbench.tasks.propagation_baselines`).
+
+* ``held_still`` repeats the first frame's keypoints in every frame. Keypoints unlabelled in
+  the first frame become (0, 0), so the prediction has no NaN. Such keypoints are scored as
+  errors wherever they are visible later.
+* ``random_encoder``: :func:`~kpbench.propagation.encoders.resnet18_stride8` at PyTorch's
+  random initialisation (seeded by the run's seed) through the propagator with the task's
+  settings (on CUDA when available, else the CPU).
+* ``imagenet_encoder``: the same network with torchvision's ImageNet weights
+  (``resnet18-f37072fd.pth`` from the option ``imagenet_weights``, ``$KPBENCH_WEIGHTS`` or the
+  torch hub cache's ``checkpoints``; never downloaded). Without the file it is not scored and
+  the selection's ``imagenet_encoder_skipped`` says why.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 
 from kpbench import hookimpl
 from kpbench.evaluation import EvalSet
+from kpbench.metrics import propagation as pm
+from kpbench.propagation.propagator import SETTINGS, PropagationSettings, settings_from
 from kpbench.schema import Field, Schema, SchemaError
-from kpbench.specs import TaskSpec
+from kpbench.specs import ExporterSpec, MetricSpec, TaskSpec
 from kpbench.tasks.common import evenly
+from kpbench.tasks.propagation_baselines import (
+    baseline_held_still,
+    baseline_imagenet_encoder,
+    baseline_random_encoder,
+    imagenet_choice,
+)
 
 NAME = "propagation"
 
@@ -65,6 +88,9 @@ INPUTS = Schema(
         Field("first_visibility", "b", ("K",), doc="visibility in frame 0"),
         Field("num_frames", "int", unit="frames", doc="T: frames to predict, frame 0 included"),
         Field("image_size", "any", doc="(W, H) px of the frames"),
+        Field("protocol", "mapping", doc="the propagation settings every method uses "
+              "(PropagationSettings fields: context, radius, topk, temperature, sigma, "
+              "readout_topk, chunk, size)"),
     ),
 )  # fmt: skip
 PREDICTION = Schema(
@@ -131,7 +157,7 @@ def normaliser(keypoints: np.ndarray, visible: np.ndarray) -> np.ndarray:
         return np.where(diag > 0, 0.6 * diag, np.nan)
 
 
-def _as_input(s: Mapping) -> dict:
+def _as_input(s: Mapping, protocol: dict) -> dict:
     kp = np.asarray(s["keypoints"], np.float64)
     return {
         "name": s["name"],
@@ -141,10 +167,25 @@ def _as_input(s: Mapping) -> dict:
         "first_visibility": np.asarray(s["visibility"][0], bool).copy(),
         "num_frames": len(kp),
         "image_size": (int(s["frames"].width), int(s["frames"].height)),
+        "protocol": dict(protocol),
     }
 
 
-def _evalset(videos: list[dict], info: dict) -> EvalSet:
+def protocol_of(options: Mapping) -> dict:
+    """The propagation settings from the task's options (checked: one line per bad value).
+
+    Raises:
+        kpbench.errors.ConfigError: a setting out of range.
+    """
+    return settings_from({k: options[k] for k in SETTINGS if k in options}).as_dict()
+
+
+def _keypoint_names(data, k: int) -> list[str]:
+    names = list(getattr(data, "keypoint_names", None) or [])
+    return names if len(names) == k else []
+
+
+def _evalset(videos: list[dict], info: dict, protocol: dict, names=()) -> EvalSet:
     lengths = np.array([len(s["keypoints"]) for s in videos], np.int64)
     kp = np.concatenate([np.asarray(s["keypoints"], np.float64) for s in videos])
     vis = np.concatenate([np.asarray(s["visibility"], bool) for s in videos])
@@ -154,9 +195,10 @@ def _evalset(videos: list[dict], info: dict) -> EvalSet:
         "lengths": lengths,
         "normaliser": normaliser(kp, vis & ~np.isnan(kp).any(-1)),
         "image_size": np.array([(s["frames"].width, s["frames"].height) for s in videos]),
+        "keypoint_names": list(names),
     }
     return EvalSet(
-        inputs=[_as_input(s) for s in videos],
+        inputs=[_as_input(s, protocol) for s in videos],
         truth=truth,
         ids=[f"{s['name']} ({n} frames)" for s, n in zip(videos, lengths)],
         dims={"F": int(lengths.sum()), "K": int(kp.shape[1])},
@@ -168,11 +210,17 @@ def select(data, options: dict) -> EvalSet:
     """Whole ``test`` videos (at most ``max_videos``, spread evenly) in dataset order.
 
     Truth: ``keypoints`` (F, K, 2) px, ``visibility`` (F, K), ``lengths`` (S,),
-    ``normaliser`` (F,) px, ``image_size`` (S, 2) px.
+    ``normaliser`` (F,) px, ``image_size`` (S, 2) px, ``keypoint_names`` (K names, or empty).
+    Each input's ``protocol`` is the settings in ``options``; the selection info says where
+    the ImageNet weights of the ``imagenet_encoder`` baseline are (or why it is skipped).
 
     Raises:
         kpbench.schema.SchemaError: a video does not match :data:`SAMPLE`.
+        kpbench.errors.ConfigError: a propagation setting is out of range, or
+            ``imagenet_weights`` names a missing file.
     """
+    protocol = protocol_of(options)
+    weights = imagenet_choice(options.get("imagenet_weights"))
     test = samples(data, "test")
     chosen = evenly(test, options["max_videos"])
     if not chosen:
@@ -181,7 +229,9 @@ def select(data, options: dict) -> EvalSet:
             unavailable=f"dataset {data.name!r} has no test-split video labelled in its first "
             "frame: propagation metrics skipped",
         )  # fmt: skip
-    return _evalset(chosen, {"test_videos": len(test)})
+    k = np.shape(chosen[0]["keypoints"])[1]
+    info = {"test_videos": len(test), **weights}
+    return _evalset(chosen, info, protocol, _keypoint_names(data, k))
 
 
 def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
@@ -193,7 +243,7 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         0.6 × the diagonal of the visible keypoints' box, NaN where none (PCK@α divides
         errors by α × this); ``frame`` (F,) int: index in its video (frame 0 is given, not
         scored); ``video`` (F,) int: index of the input video; ``lengths`` (S,) int;
-        ``image_size`` (S, 2) px.
+        ``image_size`` (S, 2) px; ``keypoint_names`` (K names, or empty).
     """
     t = evalset.truth
     lengths = t["lengths"]
@@ -207,20 +257,18 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "video": np.repeat(np.arange(len(lengths)), lengths),
         "lengths": lengths,
         "image_size": t["image_size"],
+        "keypoint_names": list(t.get("keypoint_names") or []),
     }
 
 
-def baseline_held_still(evalset: EvalSet, prediction: dict, seed: int) -> dict:
-    """The first frame's keypoints in every frame (unlabelled ones at (0, 0))."""
-    parts = [
-        np.repeat(np.nan_to_num(x["first_keypoints"], nan=0.0)[None], x["num_frames"], 0)
-        for x in evalset.inputs
-    ]
-    return {"keypoints": np.concatenate(parts).astype(np.float64)}
+#: The smoke inputs' settings: the defaults with 64 px frames (24 px dots would be upscaled 13×).
+SMOKE_PROTOCOL = {**PropagationSettings().as_dict(), "size": 64}
 
 
 def smoke(seed: int = 0) -> EvalSet:
-    """Three short 24×24 videos of 3 drifting dots; one starts at frame 1, some points hidden."""
+    """Three short 24×24 videos of 3 drifting dots; one starts at frame 1, some points hidden.
+
+    Their ``protocol`` is :data:`SMOKE_PROTOCOL`."""
     from kpbench.video import ArrayFrames
 
     rng = np.random.default_rng(seed)
@@ -239,7 +287,7 @@ def smoke(seed: int = 0) -> EvalSet:
             "name": f"dots{i}[{start}:{start + n}]", "frames": ArrayFrames(frames, f"dots{i}"),
             "start": start, "keypoints": kp, "visibility": vis, "fps": 30.0,
         })  # fmt: skip
-    return _evalset(videos, {"test_videos": 3})
+    return _evalset(videos, {"test_videos": 3}, SMOKE_PROTOCOL)
 
 
 @hookimpl
@@ -255,14 +303,56 @@ def kpbench_tasks():
             samples=samples,
             select=select,
             evaluation=evaluation,
-            baselines={"held_still": baseline_held_still},
-            options={"max_videos": None},
+            baselines={
+                "held_still": baseline_held_still,
+                "random_encoder": baseline_random_encoder,
+                "imagenet_encoder": baseline_imagenet_encoder,
+            },
+            options={
+                "max_videos": None,
+                **PropagationSettings().as_dict(),
+                "imagenet_weights": "auto",
+            },  # fmt: skip
             presets={"smoke": {"max_videos": 3}, "default": {"max_videos": 40}, "paper": {}},
             smoke=smoke,
             protocol=(
                 "whole test-split videos (up to {max_videos}, spread evenly; None = all) from "
-                "the first frame's keypoints; PCK@α of visible keypoints in frames 1..T-1, "
-                "error / (α × 0.6 × diagonal of the visible ground-truth keypoints' box)"
+                "the first frame's keypoints, propagated by each method's encoder through "
+                "one propagator (frames resized to short side {size}; context frame 0 + "
+                "{context} previous within radius {radius} cells; top-{topk} softmax at "
+                "temperature {temperature}; σ {sigma} cells; top-{readout_topk} read-out); "
+                "PCK@α of visible keypoints in frames 1..T-1, error / (α × 0.6 × diagonal of "
+                "the visible ground-truth keypoints' box)"
             ),
+        )
+    ]
+
+
+@hookimpl
+def kpbench_metrics():
+    return [
+        MetricSpec(
+            name=f"pck@{a}",
+            task=NAME,
+            fn=partial(pm.pck, alpha=a),
+            unit="%",
+            higher_is_better=True,
+            description=f"% of visible keypoints in frames 1..T-1 within {a} × 0.6 × the "
+            "diagonal of the visible ground-truth box; per joint pooled over videos, then "
+            "mean over joints (CRW/UVC eval_pck)",
+        )
+        for a in (0.1, 0.2)
+    ]
+
+
+@hookimpl
+def kpbench_exporters():
+    return [
+        ExporterSpec(
+            name="pck_plot",
+            task=NAME,
+            write=pm.write_plot,
+            description="pck_over_time.png: PCK@0.1 and @0.2 per frame index, the method "
+            "against the first frame held still",
         )
     ]

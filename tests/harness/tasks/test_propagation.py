@@ -7,6 +7,8 @@ import pytest
 from fake_data import SplitData
 
 from kpbench.dataset import KeypointDataset, VideoItem
+from kpbench.errors import ConfigError
+from kpbench.propagation.propagator import PropagationSettings
 from kpbench.schema import SchemaError
 from kpbench.tasks import propagation as task
 from kpbench.video import ArrayFrames
@@ -67,7 +69,7 @@ def test_evaluation_record_keys_and_shapes():
     f, k = ev.dims["F"], ev.dims["K"]
     rec = task.evaluation(ev, {"keypoints": np.zeros((f, k, 2))}, dict(SPEC.options))
     keys = {"predicted", "target", "visible", "normaliser", "frame", "video", "lengths",
-            "image_size"}  # fmt: skip
+            "image_size", "keypoint_names"}  # fmt: skip
     assert set(rec) == keys
     assert rec["predicted"].shape == rec["target"].shape == (f, k, 2)
     assert rec["visible"].shape == (f, k) and rec["visible"].dtype == bool
@@ -130,4 +132,28 @@ def test_wrong_shaped_or_inconsistent_sample_names_the_field():
 def test_task_spec():
     assert SPEC.name == "propagation" and SPEC.unit == "frame"
     assert set(SPEC.presets) == {"smoke", "default", "paper"} and SPEC.protocol
-    assert not hasattr(task, "kpbench_metrics")
+    assert [m.name for m in task.kpbench_metrics()] == ["pck@0.1", "pck@0.2"]
+    assert set(SPEC.baselines) == {"held_still", "random_encoder", "imagenet_encoder"}
+    assert SPEC.protocol.format(**SPEC.options)
+
+
+def test_the_task_options_are_the_protocol_of_every_input(monkeypatch, tmp_path):
+    monkeypatch.setenv("KPBENCH_WEIGHTS", str(tmp_path))  # no ImageNet file there
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path))
+    options = {**SPEC.options, "topk": 3, "size": None, "context": 2}
+    ev = task.select(_data(), options)
+    want = PropagationSettings(topk=3, size=None, context=2).as_dict()
+    assert all(x["protocol"] == want for x in ev.inputs)
+    assert "resnet18-f37072fd.pth" in ev.info["imagenet_encoder_skipped"]
+    with pytest.raises(ConfigError, match="propagation temperature: expected a number > 0"):
+        task.select(_data(), {**SPEC.options, "temperature": 0})
+    with pytest.raises(ConfigError, match="task.imagenet_weights: weight file"):
+        task.select(_data(), {**SPEC.options, "imagenet_weights": str(tmp_path / "no.pth")})
+
+
+def test_keypoint_names_come_from_the_dataset_when_they_fit():
+    data = _data()
+    data.keypoint_names = ["a", "b", "c"]
+    assert task.select(data, dict(SPEC.options)).truth["keypoint_names"] == ["a", "b", "c"]
+    data.keypoint_names = ["a", "b"]
+    assert task.select(data, dict(SPEC.options)).truth["keypoint_names"] == []

@@ -135,7 +135,9 @@ def write_plot(ev: PropagationEvaluation, folder) -> dict:
         ax.plot(x, list(method.values()), "-o", ms=3, color=colour, label=f"method PCK@{alpha}")
         ax.plot(x, list(ref.values()), "--", color=colour, alpha=0.6, label=f"held still @{alpha}")
     labels = list(over_time(ev, 0.1))
-    ticks = np.unique(np.linspace(0, len(labels) - 1, min(len(labels), 10)).round().astype(int))
+    ticks = np.arange(len(labels))  # every index up to 20, else about 10 evenly spaced
+    if len(labels) > 20:
+        ticks = np.unique(np.linspace(0, len(labels) - 1, 10).round().astype(int))
     ax.set_xticks(ticks + 1, [labels[t] for t in ticks], fontsize=7)
     videos = len(np.asarray(ev["lengths"]))
     ax.set(xlabel="frame index (0 = given)", ylabel="PCK [%]", ylim=(-2, 102),

@@ -34,11 +34,6 @@ class TCCBehaviorMethod(TCCMethod):
         self.probe: dict[str, torch.Tensor] = {}
         super().__init__(config, joints=int(animals) * int(keypoints), kind="keypoints")
 
-    def _window(self, rng: np.random.Generator, x: torch.Tensor) -> torch.Tensor:
-        size = int(self.config["behavior_window"])
-        start = int(rng.integers(0, max(len(x) - size, 0) + 1))
-        return x[start : start + size]
-
     def fit(self, data, ctx) -> None:
         seqs = [s for s in data.sequences("train") if len(s["keypoints"]) > 1]
         if not seqs:
@@ -48,7 +43,9 @@ class TCCBehaviorMethod(TCCMethod):
         tracks = [self.track(s["keypoints"]) for s in seqs]
         ctx.note("input", "keypoints")
         ctx.note("train_sequences", len(seqs))
-        self.train_tracks({"behavior": tracks}, ctx, draw=self._window)
+        self.train_tracks(
+            {"behavior": tracks}, ctx, draw=self.windows(self.config["behavior_window"])
+        )
         self.fit_probe(seqs, tracks, ctx)
 
     def fit_probe(self, seqs: list[dict], tracks: list[torch.Tensor], ctx) -> None:

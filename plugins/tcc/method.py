@@ -176,6 +176,19 @@ class TCCMethod(TrainableMethod):
         self.optimizer.step()
         return float(loss.detach())
 
+    @staticmethod
+    def windows(size: int):
+        """A ``draw`` for :meth:`train_tracks` cutting a random ``size``-frame window of each
+        video (None for ``size`` 0: whole sequences, as the reference)."""
+        if int(size) <= 0:
+            return None
+
+        def draw(rng: np.random.Generator, x: torch.Tensor) -> torch.Tensor:
+            start = int(rng.integers(0, max(len(x) - int(size), 0) + 1))
+            return x[start : start + int(size)]
+
+        return draw
+
     def train_tracks(self, groups: dict[str, list], ctx, draw=None) -> None:
         """Train on ``groups`` (set name → tracks); a batch holds videos of one set.
         ``draw(rng, track)`` may cut a track first (a window of a long sequence)."""
@@ -220,7 +233,7 @@ class TCCMethod(TrainableMethod):
         ctx.note("pretrained", self.pretrained)
         ctx.note("input", kind)
         ctx.note("train_sequences", {name: len(g) for name, g in sorted(groups.items())})
-        self.train_tracks(groups, ctx)
+        self.train_tracks(groups, ctx, draw=self.windows(self.config["alignment_window"]))
 
     # -- prediction -------------------------------------------------------------------------------
     @torch.inference_mode()

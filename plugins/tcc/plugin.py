@@ -47,6 +47,7 @@ DEFAULTS = {
     "lr": 1e-4,
     "steps": 150_000,  # TRAIN.MAX_ITERS
     "steps_per_epoch": 1000,  # a logged epoch and checkpoint (CHECKPOINT.SAVE_INTERVAL)
+    "alignment_window": 0,  # > 0: align random windows of this many frames (periodic motion)
     # behavior (not in the reference: the windows TCC aligns and the linear probe)
     "behavior_window": 256,
     "probe_max_frames": 20000,

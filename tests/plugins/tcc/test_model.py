@@ -194,3 +194,13 @@ def test_a_wrong_weight_file_is_one_line(tmp_path):
         TCCMethod(config(pretrained=str(other)), kind="frames")
     with pytest.raises(ConfigError, match="does not exist"):
         TCCMethod(config(pretrained=str(tmp_path / "missing.pth")), kind="frames")
+
+
+def test_windows_cut_a_random_stretch_of_the_asked_length():
+    assert TCCMethod.windows(0) is None  # whole sequences, as the reference
+    draw, x = TCCMethod.windows(5), torch.arange(12)
+    rng = np.random.default_rng(0)
+    cuts = [draw(rng, x) for _ in range(20)]
+    assert all(len(c) == 5 and torch.equal(c, torch.arange(c[0], c[0] + 5)) for c in cuts)
+    assert len({int(c[0]) for c in cuts}) > 3
+    assert torch.equal(draw(rng, torch.arange(3)), torch.arange(3))  # shorter: whole

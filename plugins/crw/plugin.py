@@ -39,11 +39,25 @@ DEFAULTS = {
 }
 
 PRESETS = {
-    "smoke": {"img_size": 32, "patch_size": 16, "clip_len": 3, "batch_size": 2, "steps": 2,
-              "steps_per_epoch": 1, "frame_gap": 1},  # fmt: skip
-    "default": {"img_size": 48, "patch_size": 16, "batch_size": 2, "steps": 80,
-                "steps_per_epoch": 20, "lr": 3e-4, "frame_gap": 2,
-                "lr_milestones": (60,)},  # fmt: skip
+    "smoke": {
+        "img_size": 32,
+        "patch_size": 16,
+        "clip_len": 3,
+        "batch_size": 2,
+        "steps": 2,
+        "steps_per_epoch": 1,
+        "frame_gap": 1,
+    },
+    "default": {
+        "img_size": 48,
+        "patch_size": 16,
+        "batch_size": 2,
+        "steps": 80,
+        "steps_per_epoch": 20,
+        "lr": 3e-4,
+        "frame_gap": 2,
+        "lr_milestones": (60,),
+    },
     "paper": {},
 }
 

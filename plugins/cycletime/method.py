@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from kpbench.errors import ConfigError
 from kpbench.method import TrainableMethod

@@ -42,7 +42,9 @@ class CycleTimeNet(nn.Module):
         if backbone not in BACKBONES:
             raise ValueError(f"backbone {backbone!r}: expected one of {', '.join(BACKBONES)}")
         if patch_cells < 7:
-            raise ValueError(f"the tracker head needs a patch of at least 7 cells, got {patch_cells}")
+            raise ValueError(
+                f"the tracker head needs a patch of at least 7 cells, got {patch_cells}"
+            )
         self.encoder = _trunk(backbone)
         self.afterconv1 = nn.Conv2d(BACKBONES[backbone], dim, 1, bias=False)
         self.conv3 = nn.Conv2d(frame_cells * frame_cells, 128, 4, bias=False)

@@ -39,12 +39,29 @@ DEFAULTS = {
 }
 
 PRESETS = {
-    "smoke": {"backbone": "resnet18", "dim": 32, "img_size": 80, "patch_size": 56, "clip_len": 2,
-              "pred_distance": 1, "frame_gap": 1, "batch_size": 2, "steps": 2,
-              "steps_per_epoch": 1},  # fmt: skip
-    "default": {"backbone": "resnet18", "dim": 128, "img_size": 112, "patch_size": 56,
-                "clip_len": 3, "pred_distance": 2, "batch_size": 2, "steps": 60,
-                "steps_per_epoch": 20},  # fmt: skip
+    "smoke": {
+        "backbone": "resnet18",
+        "dim": 32,
+        "img_size": 80,
+        "patch_size": 56,
+        "clip_len": 2,
+        "pred_distance": 1,
+        "frame_gap": 1,
+        "batch_size": 2,
+        "steps": 2,
+        "steps_per_epoch": 1,
+    },
+    "default": {
+        "backbone": "resnet18",
+        "dim": 128,
+        "img_size": 112,
+        "patch_size": 56,
+        "clip_len": 3,
+        "pred_distance": 2,
+        "batch_size": 2,
+        "steps": 60,
+        "steps_per_epoch": 20,
+    },
     "paper": {},
 }
 

@@ -10,7 +10,6 @@ frame 2 and matched inside the box. Adam at lr 1e-4 with polynomial decay (power
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -43,12 +43,31 @@ DEFAULTS = {
 }
 
 PRESETS = {
-    "smoke": {"patch_size": 16, "full_size": 32, "batch_size": 2, "steps": 2, "warmup_steps": 1,
-              "steps_per_epoch": 1, "lc_win": 2, "max_gap": 2, "normalise": True,
-              "temp": 1 / 0.07},  # fmt: skip
-    "default": {"patch_size": 48, "full_size": 96, "batch_size": 4, "steps": 80,
-                "warmup_steps": 20, "steps_per_epoch": 20, "lc_win": 3, "max_gap": 10,
-                "lr": 3e-4, "normalise": True, "temp": 1 / 0.07},  # fmt: skip
+    "smoke": {
+        "patch_size": 16,
+        "full_size": 32,
+        "batch_size": 2,
+        "steps": 2,
+        "warmup_steps": 1,
+        "steps_per_epoch": 1,
+        "lc_win": 2,
+        "max_gap": 2,
+        "normalise": True,
+        "temp": 1 / 0.07,
+    },
+    "default": {
+        "patch_size": 48,
+        "full_size": 96,
+        "batch_size": 4,
+        "steps": 80,
+        "warmup_steps": 20,
+        "steps_per_epoch": 20,
+        "lc_win": 3,
+        "max_gap": 10,
+        "lr": 3e-4,
+        "normalise": True,
+        "temp": 1 / 0.07,
+    },
     "paper": {},
 }
 

@@ -10,15 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from kpbench.config import resolve
+from kpbench.context import Context
+from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.plugins import get_registry
 from kpbench.propagation.clips import ClipSampler
 from kpbench.testing import check_method, check_reference
-from kpbench_plugins.uvc import losses as L
-from kpbench_plugins.uvc.colour import rgb_to_lab
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.tracking import Tracker
 from kpbench.video import ArrayFrames
+from kpbench_plugins.uvc import losses as L
+from kpbench_plugins.uvc.colour import rgb_to_lab
 
 SPEC = get_registry().method("uvc")
 
@@ -84,7 +84,9 @@ def test_the_box_stays_inside_the_frame():
     frame = F.normalize(torch.randn(1, 8, 12, 12, generator=g), dim=1)
     patch = frame[:, :, :4, :4]  # a corner patch: its box centre is the corner's
     centre, _ = L.localise(patch, frame, temp=50.0)
-    torch.testing.assert_close(centre, torch.tensor([[-1 + 4 / 12, -1 + 4 / 12]]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        centre, torch.tensor([[-1 + 4 / 12, -1 + 4 / 12]]), atol=1e-3, rtol=0
+    )
     corner = frame[:, :, :1, :1].expand(-1, -1, 4, 4)  # all cells alike the corner cell
     centre, _ = L.localise(corner, frame, temp=50.0)
     assert (centre.abs() <= 1 - 4 / 12 + 1e-6).all()
@@ -131,7 +133,9 @@ def test_lab_is_opencvs():
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     ref = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)  # L 0..100, a, b
-    ref = (np.stack([ref[..., 0] * 255 / 100, ref[..., 1] + 128, ref[..., 2] + 128], -1) - 128) / 128
+    ref = (
+        np.stack([ref[..., 0] * 255 / 100, ref[..., 1] + 128, ref[..., 2] + 128], -1) - 128
+    ) / 128
     ours = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255).permute(1, 2, 0)
     # within 0.6 of one 8-bit level (OpenCV approximates the gamma and cube root by splines)
     np.testing.assert_allclose(ours.numpy(), ref, atol=5e-3)
@@ -154,7 +158,9 @@ def test_fit_warms_up_then_localises(tmp_path):
     method = SPEC.build(cfg, None)
     seen = []
     loss = method.loss
-    method.loss = lambda first, second, warm: seen.append((warm, second.shape[-1])) or loss(first, second, warm)
+    method.loss = lambda first, second, warm: (
+        seen.append((warm, second.shape[-1])) or loss(first, second, warm)
+    )
     method.fit(Tiny(), context(cfg, tmp_path))
     assert seen == [(True, 16), (False, 32), (False, 32)]  # warm-up: two patches; then whole frame
 

@@ -10,7 +10,9 @@ number of frames T, the image size and the task's propagation settings (``protoc
 frame 0 included (normally a copy of the given keypoints). Predictions have no NaN.
 
 **Protocol.** Up to ``max_videos`` videos of the ``test`` split (spread evenly; all by
-default: JHMDB split 1 has 268), whole, in the dataset's order. The prediction concatenates
+default: JHMDB split 1 has 268), in the dataset's order, whole or their first ``max_frames``
+frames (None, whole, by default and in ``paper``; 60 in ``default``, so long behaviour videos
+propagate at a CPU's pace: JHMDB clips are 15 to 40 frames). The prediction concatenates
 the frames of all the videos in input order. Every method propagates through the one
 propagator (:mod:`kpbench.propagation`) with the settings the task's options give
 (``context``, ``radius``, ``topk``, ``temperature``, ``sigma``, ``readout_topk``, ``chunk``,
@@ -46,6 +48,7 @@ from functools import partial
 import numpy as np
 
 from kpbench import hookimpl
+from kpbench.errors import ConfigError
 from kpbench.evaluation import EvalSet
 from kpbench.metrics import propagation as pm
 from kpbench.propagation.propagator import SETTINGS, PropagationSettings, settings_from
@@ -206,6 +209,26 @@ def _evalset(videos: list[dict], info: dict, protocol: dict, names=()) -> EvalSe
     )
 
 
+def _cut(video: dict, max_frames) -> dict:
+    """The video's first ``max_frames`` frames (all when None): long clips at a CPU's pace."""
+    if max_frames is None:
+        return video
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
+        raise ConfigError(
+            f"task.max_frames={max_frames!r}: give a whole number >= 2 (frames per video, "
+            "frame 0 included) or none"
+        )
+    if len(video["keypoints"]) <= max_frames:
+        return video
+    n = max_frames
+    return {
+        **video,
+        "name": f"{video['name']}[:{n}]",
+        "keypoints": np.asarray(video["keypoints"])[:n],
+        "visibility": np.asarray(video["visibility"])[:n],
+    }
+
+
 def select(data, options: dict) -> EvalSet:
     """Whole ``test`` videos (at most ``max_videos``, spread evenly) in dataset order.
 
@@ -222,7 +245,7 @@ def select(data, options: dict) -> EvalSet:
     protocol = protocol_of(options)
     weights = imagenet_choice(options.get("imagenet_weights"))
     test = samples(data, "test")
-    chosen = evenly(test, options["max_videos"])
+    chosen = [_cut(s, options.get("max_frames")) for s in evenly(test, options["max_videos"])]
     if not chosen:
         return EvalSet(
             [], info={"videos": 0},
@@ -310,13 +333,19 @@ def kpbench_tasks():
             },
             options={
                 "max_videos": None,
+                "max_frames": None,
                 **PropagationSettings().as_dict(),
                 "imagenet_weights": "auto",
             },  # fmt: skip
-            presets={"smoke": {"max_videos": 3}, "default": {"max_videos": 40}, "paper": {}},
+            presets={
+                "smoke": {"max_videos": 3},
+                "default": {"max_videos": 40, "max_frames": 60},
+                "paper": {},
+            },
             smoke=smoke,
             protocol=(
-                "whole test-split videos (up to {max_videos}, spread evenly; None = all) from "
+                "test-split videos (up to {max_videos}, spread evenly; None = all; their first "
+                "{max_frames} frames, None = whole) from "
                 "the first frame's keypoints, propagated by each method's encoder through "
                 "one propagator (frames resized to short side {size}; context frame 0 + "
                 "{context} previous within radius {radius} cells; top-{topk} softmax at "

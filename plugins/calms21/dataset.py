@@ -57,8 +57,9 @@ class CalMS21Dataset(KeypointDataset):
         max_sequences: keep only the first N sequences of each split (None: all).
 
     Attributes:
-        tasks: ``("behavior",)``, plus ``discovery2d`` and ``pose2d`` when every loaded split
-            has videos.
+        tasks: ``("behavior",)``, plus ``discovery2d``, ``pose2d`` and ``propagation`` (the
+            14 keypoints of both mice, tracked from each video's first frame) when every loaded
+            split has videos.
         keypoint_names: 14 names, ``resident_nose`` … ``intruder_tail_base`` (a frame: both
             mice side by side, what ``discovery2d`` regresses).
         instance_keypoint_names: the 7 MARS parts of one mouse (:data:`PARTS`), the ``pose2d`` K.
@@ -89,7 +90,11 @@ class CalMS21Dataset(KeypointDataset):
                 self._seqs.append(_Sequence(cached, info, split, name, video))
         splits = [split for split in SPLITS if any(s.split == split for s in self._seqs)]
         with_video = {s.split for s in self._seqs if s.video is not None}
-        video_tasks = ("discovery2d", "pose2d") if with_video and with_video == set(splits) else ()
+        video_tasks = (
+            ("discovery2d", "pose2d", "propagation")
+            if with_video and with_video == set(splits)
+            else ()
+        )
         self.tasks = (*video_tasks, "behavior")
         self.notes = {
             "task": task,

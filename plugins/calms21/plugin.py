@@ -37,7 +37,7 @@ def kpbench_datasets():
     return [
         DatasetSpec(
             name="calms21",
-            tasks=("discovery2d", "pose2d", "behavior"),
+            tasks=("discovery2d", "pose2d", "behavior", "propagation"),
             build=build,
             description="CalMS21: resident/intruder mice, 7 MARS keypoints each, per-frame behaviour labels",
             data_hint=DATA_HINT,

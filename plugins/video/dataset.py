@@ -25,7 +25,8 @@ Splits, with ``f = test_fraction``:
   images are ``"train"`` and the rest ``"test"`` (all persons of one image stay together).
 
 Tasks: ``discovery2d`` when a video is readable, ``alignment`` when a clip has a
-``<stem>.phases.csv``, ``pose2d`` when labelled keypoints exist. Every label source must name the
+``<stem>.phases.csv``, ``pose2d`` when labelled keypoints exist, ``propagation`` when frames of
+a video are labelled (from its first labelled frame on). Every label source must name the
 same keypoints (and the same animals).
 
 Alignment: one sequence per clip with a ``.phases.csv`` table, one set per folder, split per set
@@ -199,6 +200,8 @@ class VideoFolderDataset(KeypointDataset):
         self.tasks = ("discovery2d",) if readers else ()
         self.tasks += ("alignment",) if self._clips else ()
         self.tasks += ("pose2d",) if has_kp else ()
+        tracked = any(v.keypoints is not None for v in self._items)  # labelled video frames
+        self.tasks += ("propagation",) if tracked else ()
         label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
         label_files += [csv for csv, _ in phases.values()]
         found.ignored += [

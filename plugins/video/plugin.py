@@ -68,7 +68,7 @@ def kpbench_datasets():
     return [
         DatasetSpec(
             name="video",
-            tasks=("discovery2d", "alignment", "pose2d"),
+            tasks=("discovery2d", "alignment", "pose2d", "propagation"),
             build=build,
             description="a folder of your own videos, with optional DeepLabCut / SLEAP / COCO / phase labels",
             data_hint=HINT,

@@ -36,7 +36,7 @@ def one_line_error(exc_info) -> str:
 
 def test_shapes_names_and_tasks(twin):
     ds = build(twin)
-    assert ds.tasks == ("discovery2d", "pose2d", "behavior")
+    assert ds.tasks == ("discovery2d", "pose2d", "propagation", "behavior")
     assert len(ds.keypoint_names) == 14 and ds.keypoint_names[0] == "resident_nose"
     assert (
         ds.keypoint_names[13] == "intruder_tail_base" and ds.keypoint_names[10] == "intruder_neck"
@@ -317,7 +317,8 @@ def test_bad_options(twin, options, expected):
 
 def test_registered_as_a_plugin_with_a_synthetic_twin(twin):
     spec = get_registry().dataset("calms21")
-    assert spec.tasks == ("discovery2d", "pose2d", "behavior") and spec.synthesize is not None
+    assert spec.tasks == ("discovery2d", "pose2d", "behavior", "propagation")
+    assert spec.synthesize is not None
     ds = spec.build(twin, max_sequences=1)
     assert ds.name == "calms21" and ds.keypoint_names == KEYPOINT_NAMES
     assert ds.describe()["videos"] == {"train": 1, "test": 1}

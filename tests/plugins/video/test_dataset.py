@@ -21,7 +21,7 @@ from .conftest import TINY
 
 def test_synthetic_clip_loads_with_splits_and_truth(pen_clip):
     data = build(pen_clip, test_fraction=0.25)
-    assert data.tasks == ("discovery2d", "pose2d")  # no phase table: no alignment
+    assert data.tasks == ("discovery2d", "pose2d", "propagation")  # no phase table: no alignment
     assert data.keypoint_names == list(KEYPOINTS) and data.skeleton == [(0, 1), (1, 2), (2, 3)]
     assert data.notes["video_files"] == ["pen.mp4"] and data.notes["label_files"] == ["pen.slp"]
     [train], [test] = data.videos("train"), data.videos("test")
@@ -226,7 +226,12 @@ def test_plugin_record_and_light_import():
     from kpbench_plugins.video.plugin import kpbench_datasets
 
     spec, actions = kpbench_datasets()
-    assert spec.name == "video" and spec.tasks == ("discovery2d", "alignment", "pose2d")
+    assert spec.name == "video" and spec.tasks == (
+        "discovery2d",
+        "alignment",
+        "pose2d",
+        "propagation",
+    )
     assert spec.synthesize is not None and "--data-dir" in spec.data_hint
     assert actions.name == "actions" and actions.tasks == ("alignment", "discovery2d")
     assert actions.synthesize is not None and "synth actions" in actions.data_hint

@@ -40,7 +40,7 @@ def project(shared_data: Path, name: str) -> Path:
 def test_dlc_openfield_mouse(shared_data):
     root = project(shared_data, "dlc_openfield_mouse")
     data = build(root)
-    assert data.tasks == ("discovery2d", "pose2d")
+    assert data.tasks == ("discovery2d", "pose2d")  # labelled stills, no labelled video frame
     assert data.keypoint_names == ["snout", "leftear", "rightear", "tailbase"]
     assert data.notes["label_files"] == ["labeled-data/m4s1/CollectedData_Pranav.h5"]
     [video] = data.videos()
@@ -71,7 +71,7 @@ def test_sleap_flies13_clip(shared_data):
 
     root = project(shared_data, "sleap_flies13_clip")
     data = build(root)
-    assert data.tasks == ("discovery2d", "pose2d")
+    assert data.tasks == ("discovery2d", "pose2d", "propagation")
     assert data.keypoint_names == [f"{t}_{n}" for t in ("female", "male") for n in FLY_NODES]
     assert (0, 11) in data.skeleton and (13, 24) in data.skeleton and len(data.skeleton) == 24
     assert data.notes["ignored"] == [

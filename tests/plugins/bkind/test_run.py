@@ -129,3 +129,32 @@ def test_to_pixels_maps_grid_ends_to_pixel_centres():
     assert same["keypoints"][0, 2] == pytest.approx([31.5, 31.5])
     slope = 63 / 2
     assert same["covariance"][0, 0] == pytest.approx([slope**2, 4 * slope**2, 0.5 * slope**2])
+
+
+def test_the_trained_encoder_is_scored_under_the_propagation_protocol(
+    smoke_record, calms_twin, tmp_path
+):
+    rec = run(
+        RunOptions(
+            method="bkind",
+            dataset="calms21",
+            data_dir=calms_twin,
+            task="propagation",
+            preset="smoke",
+            sets=[
+                f"checkpoint={smoke_record['_path']}",
+                "task.max_frames=6",
+                "task.size=64",
+                "task.max_videos=1",
+            ],
+            results_dir=tmp_path,
+            mlflow=False,
+            progress=False,
+        )  # fmt: skip
+    )
+    assert rec["status"] == "finished" and rec["task"] == "propagation" and not rec["trains"]
+    assert rec["history"] == [] and "train_step_median" not in rec["timing"]
+    assert rec["notes"]["encoder_weights"].endswith("tensors under 'encoder.')")
+    assert "checkpoint.pt" in rec["notes"]["encoder_weights"]
+    assert 0 <= rec["metrics"]["pck@0.1"]["value"] <= 100
+    assert "held_still" in rec["baselines"]

@@ -73,7 +73,7 @@ def write_plot(ev: dict, folder) -> dict:
             ax.scatter(rings[:, 0], rings[:, 1], s=48, facecolors="none", edgecolors=colours,
                        linewidths=1.0)  # fmt: skip
             ax.set(xlim=(-0.5, img.shape[1] - 0.5), ylim=(img.shape[0] - 0.5, -0.5))
-            ax.set_title(f"{cats[i]}/{objects[i][:12]} view {view}", fontsize=7)
+            ax.set_title(f"{cats[i]}/{objects[i][:24]} view {view}", fontsize=6)
             ax.set_xticks([])
             ax.set_yticks([])
     out = Path(folder) / "keypoints.png"

@@ -87,3 +87,32 @@ def test_predictions_are_camera_frame_points_that_project_to_the_softmax_locatio
     px = np.einsum("ij,nkj->nki", k, pred["keypoints_a"])
     px = px[..., :2] / px[..., 2:]
     np.testing.assert_allclose(px, (uv_ndc + 1) * 8 - 0.5, atol=1e-3)
+
+
+def _context(config, run_dir, resume=False):
+    from kpbench.context import Context
+    from kpbench.tracking import Tracker
+
+    return Context(config, torch.device("cpu"), 0, run_dir, resume, Tracker(enabled=False), False,
+                   rank=0, world_size=1, local_rank=0)  # fmt: skip
+
+
+def test_fit_logs_the_six_terms_checkpoints_and_resumes(tmp_path):
+    from fake_data import SplitData
+
+    pairs = [{**p, "object": f"o{i}", "category": "car"}
+             for i, p in enumerate(kd.synthetic_pairs(4, 24, seed=3))]  # fmt: skip
+    data = SplitData({"train": pairs})
+    config = resolve(SPEC, "smoke", None, {"steps": 3, "depth_bias": None})[0]
+    method, ctx = SPEC.build(config), _context(config, tmp_path)
+    method.fit(data, ctx)
+    assert len(ctx.history) == 3 and ctx.notes["train_pairs"] == 4
+    assert {"loss", "pose", "separation", "anneal"} <= set(ctx.history[0])
+    assert np.isclose(ctx.notes["depth_bias"], 30.0)  # the synthetic cameras are 30 away
+    assert all(np.isfinite(row["loss"]) for row in ctx.history)
+    assert (tmp_path / "checkpoint.pt").is_file() and method.step == 3
+    more = resolve(SPEC, "smoke", None, {"steps": 5, "depth_bias": None})[0]
+    again, ctx2 = SPEC.build(more), _context(more, tmp_path, resume=True)
+    again.fit(data, ctx2)
+    assert ctx2.notes["resumed_from_epoch"] == 3 and again.step == 5
+    assert [row["epoch"] for row in ctx2.history] == [0, 1, 2, 3, 4]

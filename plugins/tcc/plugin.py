@@ -81,8 +81,8 @@ PRESETS = {
         "embedder_channels": 128,
         "fc_channels": 128,
         "num_frames": 20,
-        "steps": 600,
-        "steps_per_epoch": 100,
+        "steps": 1200,  # ~8 min on 2 free CPU cores on the actions twin (docs/tcc.md)
+        "steps_per_epoch": 200,
         "lr": 3e-4,
         "context_stride": 5,
         "behavior_window": 128,

@@ -55,6 +55,8 @@ DEFAULTS = {
     # prediction and timing
     "embed_batch": 64,  # frames per forward pass when embedding a sequence
     "timing_batch_size": 40,  # one recipe batch: 2 videos × 20 frames
+    # propagation: the encoder of an earlier run's checkpoint (checkpoint.pt, run folder or record)
+    "checkpoint": None,
 }
 
 PRESETS = {
@@ -107,9 +109,13 @@ REFERENCE = {
 
 
 def build(config: dict, num_keypoints: int | None = None, task=None, dims=None):
-    """The alignment embedder (``alignment``, and ``kpbench info``) or, for ``behavior``, the
-    pose variant with its linear probe."""
+    """The alignment embedder (``alignment``, and ``kpbench info``); for ``behavior``, the
+    pose variant with its linear probe; for ``propagation``, the frame encoder alone."""
     dims = dict(dims or {})
+    if task == "propagation":
+        from kpbench_plugins.tcc.propagation import build_propagation
+
+        return build_propagation(config)
     if task == "behavior":
         from kpbench_plugins.tcc.behavior import TCCBehaviorMethod
 
@@ -125,7 +131,8 @@ def kpbench_methods():
     return [
         MethodSpec(
             name="tcc",
-            tasks=("alignment", "behavior"),
+            tasks=("alignment", "behavior", "propagation"),
+            frozen_tasks=("propagation",),  # its frame encoder, from a checkpoint
             build=build,
             defaults=DEFAULTS,
             presets=PRESETS,

@@ -31,7 +31,7 @@ def _save(tmp_path, model) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("method", ["bkind", "hrnet"])
+@pytest.mark.parametrize("method", ["bkind", "hrnet", "tcc"])
 def test_a_frozen_task_does_not_train_and_other_tasks_do(method):
     spec = get_registry().method(method)
     assert spec.trains and "propagation" in spec.frozen_tasks
@@ -67,6 +67,19 @@ def test_hrnet_backbone_comes_from_its_checkpoint_at_any_frame_size(tmp_path):
         odd = frozen.model(torch.rand(1, 3, 70, 101))  # padded to 96 × 128, cropped back
     assert odd.shape[-2:] == (18, 26) and frozen.encoder().stride == 4
     assert path.endswith("checkpoint.pt")
+
+
+def test_tcc_frame_encoder_comes_from_its_checkpoint_with_its_input_scaling(tmp_path):
+    torch.manual_seed(0)
+    trained = _build("tcc", "alignment")
+    path = _save(tmp_path, trained.model)
+    frozen = _build("tcc", "propagation", checkpoint=path)
+    x = torch.rand(1, 3, 64, 96)  # [0, 1] frames, as the propagator gives them
+    with torch.no_grad():
+        expected = trained.model.encoder.eval()(x * 2 - 1)  # TCC's [-1, 1] inputs
+        got = frozen.encoder()(x)
+    assert got.shape == (1, 256, 4, 6) and torch.allclose(got, expected, atol=1e-5)
+    assert frozen.encoder().stride == 16 and "tensors under 'encoder.'" in frozen.weights
 
 
 def test_checkpoint_by_record_and_one_line_refusals(tmp_path):

@@ -51,9 +51,11 @@ def test_train_step(benchmark, name, device):
 
     benchmark.pedantic(run, warmup_rounds=1, rounds=5)
     clips = int(config["batch_size"])
-    benchmark.extra_info.update(device=device_name(torch.device(device)), clips=clips,
-                                image_size=int(config["image_size"]),
-                                clips_per_s=clips / benchmark.stats.stats.median)  # fmt: skip
+    benchmark.extra_info.update(
+        device=device_name(torch.device(device)), clips=clips, image_size=int(config["image_size"])
+    )
+    if benchmark.stats:  # None with --benchmark-disable
+        benchmark.extra_info["clips_per_s"] = clips / benchmark.stats.stats.median
 
 
 @pytest.mark.parametrize("device", DEVICES)

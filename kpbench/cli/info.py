@@ -50,7 +50,9 @@ def describe(
     if dataset:
         tasks = [pick_task(registry, method, dataset, None)]
         data = build_dataset(registry.dataset(dataset), data_dir, data_options)
-    built = build_method(spec, config, data)
+    built_for = tasks[0] if dataset else None  # the paper model is built for the first task
+    built = build_method(spec, config, data, task=built_for)
+    unit_of = tasks[0] if tasks and tasks[0] in registry.tasks() else None
     return {
         "method": method,
         "tasks": tasks,
@@ -60,8 +62,8 @@ def describe(
         "params": timing.count_params(built.model),
         "params_by_block": timing.count_params_by_child(built.model),
         "flops_per_sample": timing.inference_flops(built),
-        "flops_sample": " / ".join(registry.task(t).unit for t in tasks if t in registry.tasks()),
-        "trains": spec.trains,
+        "flops_sample": registry.task(unit_of).unit if unit_of else "",
+        "trains": spec.trains_for(built_for or (tasks[0] if tasks else None)),
         "reference": dict(spec.reference),
         "requires": dict(spec.requires),
         "paper": spec.paper,

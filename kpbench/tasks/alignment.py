@@ -308,7 +308,7 @@ _WITHIN = "over ordered pairs of test sequences of one set, mean over sets"
 _PROBE = "fitted on the set's train sequences (else leave one test sequence out), mean over sets"
 #: name, function, unit, description (all higher is better; definitions in the metrics module).
 _METRICS = (
-    ("kendalls_tau", am.kendalls_tau, "", "Kendall's τ between frame index and nearest-"
+    ("kendalls_tau", am.kendalls_tau, "1", "Kendall's τ between frame index and nearest-"
      f"neighbour index (sqeuclidean, every stride-th frame), {_WITHIN}"),
     ("cycle_consistency", am.cycle_consistency, "%", "% of frames whose nearest neighbour's "
      f"nearest neighbour back is within one frame of it (two-way cycle), {_WITHIN}"),
@@ -318,7 +318,7 @@ _METRICS = (
          f"using {f:.0%} of them (seeded)")
         for f in (0.1, 0.5, 1.0)
     ),
-    ("phase_progression", am.phase_progression, "", "R² on the test frames of a linear "
+    ("phase_progression", am.phase_progression, "1", "R² on the test frames of a linear "
      f"regression from embedding to progress, {_PROBE}"),
     ("phase_agreement", am.phase_agreement, "%", "% of frames whose nearest neighbour "
      f"(sqeuclidean) has the same phase, {_WITHIN}"),

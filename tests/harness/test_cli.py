@@ -35,7 +35,7 @@ def test_list_json_has_sources_and_pairs(capsys):
     assert main(["list", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     bkind = next(m for m in data["methods"] if m["name"] == "bkind")
-    assert bkind["tasks"] == ["discovery2d"] and bkind["source"] == "built-in"
+    assert bkind["tasks"] == ["discovery2d", "propagation"] and bkind["source"] == "built-in"
     assert any(p["dataset"] == "calms21" and p["method"] == "bkind" for p in data["pairs"])
     assert any(m["name"] == "regression_error" and m["unit"] == "%" for m in data["metrics"])
 
@@ -43,7 +43,8 @@ def test_list_json_has_sources_and_pairs(capsys):
 def test_info_json_describes_the_paper_model(capsys):
     assert main(["info", "bkind", "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["method"] == "bkind" and info["tasks"] == ["discovery2d"]
+    assert info["method"] == "bkind" and info["tasks"] == ["discovery2d", "propagation"]
+    assert info["flops_sample"] == "frame" and info["trains"]
     assert info["config"]["backbone"] == "resnet50" and info["config"]["image_size"] == 256
     assert info["params"] == REFERENCE["params"]
     assert info["flops_per_sample"] == REFERENCE["flops"]

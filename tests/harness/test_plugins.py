@@ -33,7 +33,7 @@ def test_builtins_load_through_entry_points():
     assert all(reg.plugins[n].source == "built-in" for n in {"bkind", "calms21", "video"} | tasks)
     assert set(reg.tasks()) == tasks and not reg.errors()
     assert "bkind" in reg.methods() and {"calms21", "video"} <= set(reg.datasets())
-    assert ("calms21", "bkind", ["discovery2d"]) in reg.pairs()
+    assert ("calms21", "bkind", ["discovery2d", "propagation"]) in reg.pairs()
     assert {m.name for m in reg.metrics("discovery2d")} >= {
         "regression_error",
         "regression_error_px",

@@ -8,58 +8,33 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.errors import DataError
 from kpbench.plugins import get_registry
 from kpbench.testing import check_method, check_reference
-from kpbench.tracking import Tracker
-from kpbench.video import ArrayFrames
 from kpbench_plugins.colorization.colour import fit_clusters, quantise, rgb_to_lab
 from kpbench_plugins.colorization.losses import colorization_loss, pointer
 
 SPEC = get_registry().method("colorization")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models on a shared CPU: one thread avoids the threads waiting on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def config(preset="smoke", **over):
     return resolve(SPEC, preset, None, over)[0]
 
 
-def context(cfg, tmp_path) -> Context:
-    return Context(cfg, torch.device("cpu"), 0, tmp_path, False, Tracker(enabled=False), False,
-                   rank=0, world_size=1, local_rank=0)  # fmt: skip
-
-
-class Blobs(KeypointDataset):
+def blobs(frames: int = 24, size: int = 32) -> np.ndarray:
     """One train video: three coloured squares drifting over a dark background."""
-
-    name = "blobs"
-
-    def __init__(self, frames: int = 24, size: int = 32, train: bool = True):
-        super().__init__()
-        rng = np.random.default_rng(0)
-        video = np.full((frames, size, size, 3), 30, np.uint8)
-        colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
-        start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
-        for t in range(frames):
-            for c, p in zip(colours, start + t * step):
-                x, y = np.clip(p, 0, size - 8).astype(int)
-                video[t, y : y + 8, x : x + 8] = c
-        self.items = [VideoItem(ArrayFrames(video, "blobs"), "train")] if train else []
-
-    def videos(self, split=None):
-        return [v for v in self.items if split in (None, v.split)]
+    rng = np.random.default_rng(0)
+    video = np.full((frames, size, size, 3), 30, np.uint8)
+    colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
+    start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
+    for t in range(frames):
+        for c, p in zip(colours, start + t * step):
+            x, y = np.clip(p, 0, size - 8).astype(int)
+            video[t, y : y + 8, x : x + 8] = c
+    return video
 
 
 def test_lab_matches_opencv():
@@ -118,7 +93,7 @@ def test_training_lowers_the_loss_on_a_tiny_video(tmp_path):
     torch.manual_seed(0)
     cfg = config(steps=40, steps_per_epoch=20, lr=1e-3, frame_gap=1, batch_size=4)
     method = SPEC.build(cfg)
-    data, ctx = Blobs(), context(cfg, tmp_path)
+    data, ctx = TrainVideos([blobs()]), context(cfg, tmp_path)
     draw = method.clip_sampler(data)
     method.prepare(draw, ctx)
     before = _clips_loss(method, draw)
@@ -131,7 +106,7 @@ def test_training_lowers_the_loss_on_a_tiny_video(tmp_path):
 def test_refuses_without_training_video(tmp_path):
     method = SPEC.build(config())
     with pytest.raises(DataError, match="no train-split video"):
-        method.fit(Blobs(train=False), context(config(), tmp_path))
+        method.fit(TrainVideos(), context(config(), tmp_path))
 
 
 def test_conforms_on_the_propagation_smoke_set(tmp_path):

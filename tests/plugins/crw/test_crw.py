@@ -9,29 +9,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.errors import DataError
 from kpbench.plugins import get_registry
 from kpbench.propagation.clips import ClipSampler
 from kpbench.testing import check_method, check_reference
-from kpbench.tracking import Tracker
-from kpbench.video import ArrayFrames
 from kpbench_plugins.crw.augment import grid_boxes, patch_grid
 from kpbench_plugins.crw.losses import palindrome_walks, walk_loss
 
 SPEC = get_registry().method("crw")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _nodes(frames: list[torch.Tensor]) -> torch.Tensor:
@@ -105,31 +93,14 @@ def moving_squares(n: int = 24, size: int = 48, seed: int = 0) -> np.ndarray:
     return frames
 
 
-class Tiny(KeypointDataset):
-    name = "tiny"
-
-    def __init__(self, videos: int = 2):
-        super().__init__()
-        self.items = [VideoItem(ArrayFrames(moving_squares(seed=i), f"v{i}"), "train")
-                      for i in range(videos)]  # fmt: skip
-
-    def videos(self, split=None):
-        return [v for v in self.items if split in (None, v.split)]
-
-
 def config(**over):
     return resolve(SPEC, "smoke", None, over)[0]
-
-
-def context(cfg, tmp_path) -> Context:
-    return Context(cfg, torch.device("cpu"), 0, tmp_path, False, Tracker(enabled=False), False,
-                   rank=0, world_size=1, local_rank=0)  # fmt: skip
 
 
 def test_training_steps_reduce_the_walk_loss_on_a_tiny_video():
     torch.manual_seed(0)
     method = SPEC.build(config(edge_dropout=0.0, clip_len=4, lr=1e-3), None)
-    sampler = ClipSampler(Tiny(), "crw", 4, 2, 32)
+    sampler = ClipSampler(TrainVideos([moving_squares(seed=i) for i in range(2)]), "crw", 4, 2, 32)
     rng = np.random.default_rng(0)
     batch = method.views(sampler.batch(rng, 2), rng)
     before = method.loss(batch)[0].item()
@@ -143,12 +114,12 @@ def test_fit_trains_on_the_train_videos_and_refuses_without_them(tmp_path):
     cfg = config()
     method = SPEC.build(cfg, None)
     ctx = context(cfg, tmp_path)
-    method.fit(Tiny(), ctx)
+    method.fit(TrainVideos([moving_squares(seed=i) for i in range(2)]), ctx)
     saved = torch.load(ctx.checkpoint_path, weights_only=True)
     assert saved["epoch"] == 1 and [h["epoch"] for h in ctx.history] == [0, 1]  # 2 steps, 1 each
     assert all(np.isfinite(h["loss"]) for h in ctx.history)
     with pytest.raises(DataError, match="no train-split video"):
-        method.fit(Tiny(videos=0), ctx)
+        method.fit(TrainVideos(), ctx)
 
 
 def test_conforms_on_the_smoke_set(tmp_path):

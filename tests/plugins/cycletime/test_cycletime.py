@@ -7,29 +7,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.errors import ConfigError, DataError
 from kpbench.plugins import get_registry
 from kpbench.propagation.clips import ClipSampler
 from kpbench.testing import check_method, check_reference
-from kpbench.tracking import Tracker
-from kpbench.video import ArrayFrames
 from kpbench_plugins.cycletime.losses import cycle_losses, grid_loss, track
 from kpbench_plugins.cycletime.model import sample
 
 SPEC = get_registry().method("cycletime")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def config(**over):
@@ -96,30 +84,23 @@ def test_the_tracker_head_makes_a_scaled_rotation():
         SPEC.build(config(patch_size=48), None)
 
 
-class Tiny(KeypointDataset):
-    """Two train videos: a textured background, two coloured squares drifting across it."""
-
-    name = "tiny"
-
-    def __init__(self, videos: int = 2):
-        super().__init__()
-        rng = np.random.default_rng(0)
-        self.items = []
-        for v in range(videos):
-            bg = np.kron(rng.integers(0, 255, (10, 10, 3)), np.ones((8, 8, 1))).astype(np.uint8)
-            frames = np.repeat(bg[None], 16, 0)
-            for t in range(16):
-                frames[t, 10 + t : 30 + t, 8 + 2 * t : 28 + 2 * t] = (255, 40, 40)
-            self.items.append(VideoItem(ArrayFrames(frames, f"v{v}"), "train"))
-
-    def videos(self, split=None):
-        return [v for v in self.items if split in (None, v.split)]
+def tiny_videos(videos: int = 2) -> list[np.ndarray]:
+    """Train videos: a textured background, a coloured square drifting across it."""
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(videos):
+        bg = np.kron(rng.integers(0, 255, (10, 10, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+        frames = np.repeat(bg[None], 16, 0)
+        for t in range(16):
+            frames[t, 10 + t : 30 + t, 8 + 2 * t : 28 + 2 * t] = (255, 40, 40)
+        out.append(frames)
+    return out
 
 
 def test_training_steps_reduce_the_loss_on_a_tiny_video():
     torch.manual_seed(0)
     method = SPEC.build(config(), None)
-    sampler = ClipSampler(Tiny(), "cycletime", method._length(), 1, 80)
+    sampler = ClipSampler(TrainVideos(tiny_videos()), "cycletime", method._length(), 1, 80)
     rng = np.random.default_rng(0)
     batch = method.views(method._keep(sampler.batch(rng, 2)), rng)
     before = method.loss(*batch)["loss"].item()
@@ -131,12 +112,11 @@ def test_training_steps_reduce_the_loss_on_a_tiny_video():
 def test_fit_trains_and_refuses_without_videos(tmp_path):
     cfg = config()
     method = SPEC.build(cfg, None)
-    ctx = Context(cfg, torch.device("cpu"), 0, tmp_path, False, Tracker(enabled=False), False,
-                  rank=0, world_size=1, local_rank=0)  # fmt: skip
-    method.fit(Tiny(), ctx)
+    ctx = context(cfg, tmp_path)
+    method.fit(TrainVideos(tiny_videos()), ctx)
     assert set(method._last) == {"similarity", "skip", "long", "loss"}
     with pytest.raises(DataError, match="no train-split video"):
-        method.fit(Tiny(videos=0), ctx)
+        method.fit(TrainVideos(), ctx)
 
 
 def test_conforms_on_the_smoke_set(tmp_path):

@@ -7,57 +7,32 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.errors import ConfigError, DataError
 from kpbench.plugins import get_registry
 from kpbench.testing import check_method, check_reference
-from kpbench.tracking import Tracker
-from kpbench.video import ArrayFrames
 from kpbench_plugins.mast.memory import dilation, read_memory, roi_offsets
 
 SPEC = get_registry().method("mast")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models on a shared CPU: one thread avoids the threads waiting on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def config(preset="smoke", **over):
     return resolve(SPEC, preset, None, over)[0]
 
 
-def context(cfg, tmp_path) -> Context:
-    return Context(cfg, torch.device("cpu"), 0, tmp_path, False, Tracker(enabled=False), False,
-                   rank=0, world_size=1, local_rank=0)  # fmt: skip
-
-
-class Blobs(KeypointDataset):
+def blobs(frames: int = 24, size: int = 32) -> np.ndarray:
     """One train video: three coloured squares drifting over a dark background."""
-
-    name = "blobs"
-
-    def __init__(self, frames: int = 24, size: int = 32, train: bool = True):
-        super().__init__()
-        rng = np.random.default_rng(0)
-        video = np.full((frames, size, size, 3), 30, np.uint8)
-        colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
-        start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
-        for t in range(frames):
-            for c, p in zip(colours, start + t * step):
-                x, y = np.clip(p, 0, size - 8).astype(int)
-                video[t, y : y + 8, x : x + 8] = c
-        self.items = [VideoItem(ArrayFrames(video, "blobs"), "train")] if train else []
-
-    def videos(self, split=None):
-        return [v for v in self.items if split in (None, v.split)]
+    rng = np.random.default_rng(0)
+    video = np.full((frames, size, size, 3), 30, np.uint8)
+    colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
+    start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
+    for t in range(frames):
+        for c, p in zip(colours, start + t * step):
+            x, y = np.clip(p, 0, size - 8).astype(int)
+            video[t, y : y + 8, x : x + 8] = c
+    return video
 
 
 def _distinct(h: int, w: int, scale: float = 30.0) -> torch.Tensor:
@@ -113,7 +88,7 @@ def test_training_lowers_the_loss_on_a_tiny_video(tmp_path):
     torch.manual_seed(0)
     cfg = config(steps=40, steps_per_epoch=20, lr=2e-3, batch_size=4)
     method = SPEC.build(cfg)
-    data = Blobs()
+    data = TrainVideos([blobs()])
     draw = method.clip_sampler(data)
     before = _clips_loss(method, draw)
     method.fit(data, context(cfg, tmp_path))
@@ -130,7 +105,7 @@ def test_configuration_errors_are_one_line():
 
 def test_refuses_without_training_video(tmp_path):
     with pytest.raises(DataError, match="no train-split video"):
-        SPEC.build(config()).fit(Blobs(train=False), context(config(), tmp_path))
+        SPEC.build(config()).fit(TrainVideos(), context(config(), tmp_path))
 
 
 def test_conforms_on_the_propagation_smoke_set(tmp_path):

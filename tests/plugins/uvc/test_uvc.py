@@ -8,58 +8,34 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
-from kpbench.context import Context
-from kpbench.dataset import KeypointDataset, VideoItem
 from kpbench.plugins import get_registry
 from kpbench.propagation.clips import ClipSampler
 from kpbench.testing import check_method, check_reference
-from kpbench.tracking import Tracker
-from kpbench.video import ArrayFrames
 from kpbench_plugins.uvc import losses as L
 from kpbench_plugins.uvc.colour import rgb_to_lab
 
 SPEC = get_registry().method("uvc")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine more threads mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def config(**over):
     return resolve(SPEC, "smoke", None, over)[0]
 
 
-def context(cfg, tmp_path) -> Context:
-    return Context(cfg, torch.device("cpu"), 0, tmp_path, False, Tracker(enabled=False), False,
-                   rank=0, world_size=1, local_rank=0)  # fmt: skip
-
-
-class Tiny(KeypointDataset):
-    """Two train videos: a textured background, two coloured squares drifting across it."""
-
-    name = "tiny"
-
-    def __init__(self):
-        super().__init__()
-        rng = np.random.default_rng(0)
-        self.items = []
-        for v in range(2):
-            bg = np.kron(rng.integers(0, 255, (6, 6, 3)), np.ones((8, 8, 1))).astype(np.uint8)
-            frames = np.repeat(bg[None], 24, 0)
-            for t in range(24):
-                frames[t, 6 + t // 2 : 16 + t // 2, 4 + t : 14 + t] = (255, 40, 40)
-                frames[t, 28:38, 30 - t : 40 - t] = (40, 40, 255)
-            self.items.append(VideoItem(ArrayFrames(frames, f"v{v}"), "train"))
-
-    def videos(self, split=None):
-        return [v for v in self.items if split in (None, v.split)]
+def tiny_videos(videos: int = 2) -> list[np.ndarray]:
+    """Train videos: a textured background, two coloured squares drifting across it."""
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(videos):
+        bg = np.kron(rng.integers(0, 255, (6, 6, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+        frames = np.repeat(bg[None], 24, 0)
+        for t in range(24):
+            frames[t, 6 + t // 2 : 16 + t // 2, 4 + t : 14 + t] = (255, 40, 40)
+            frames[t, 28:38, 30 - t : 40 - t] = (40, 40, 255)
+        out.append(frames)
+    return out
 
 
 def test_box_tracking_finds_a_translated_patch():
@@ -144,7 +120,7 @@ def test_lab_is_opencvs():
 def test_training_steps_reduce_the_loss_on_a_tiny_video():
     torch.manual_seed(0)
     method = SPEC.build(config(patch_size=16, full_size=32, steps=100), None)
-    sampler = ClipSampler(Tiny(), "uvc", 2, 2, 32)
+    sampler = ClipSampler(TrainVideos(tiny_videos()), "uvc", 2, 2, 32)
     rng = np.random.default_rng(0)
     batch = method.views(sampler.batch(rng, 2, True), rng, False)
     before = method.loss(*batch)["loss"].item()
@@ -161,7 +137,7 @@ def test_fit_warms_up_then_localises(tmp_path):
     method.loss = lambda first, second, warm: (
         seen.append((warm, second.shape[-1])) or loss(first, second, warm)
     )
-    method.fit(Tiny(), context(cfg, tmp_path))
+    method.fit(TrainVideos(tiny_videos()), context(cfg, tmp_path))
     assert seen == [(True, 16), (False, 32), (False, 32)]  # warm-up: two patches; then whole frame
 
 

@@ -61,6 +61,15 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b)  # callables, readers: compared by what they give, not identity
 
 
+def _validate(task, prediction: Any, evalset, who: str) -> None:
+    from kpbench.evaluation import PredictionError, check_prediction
+
+    try:
+        check_prediction(task, prediction, evalset, who)
+    except PredictionError as exc:
+        _fail(str(exc))
+
+
 def _build_data(spec, data_dir, options: Mapping | None, who: str):
     try:
         return spec.build(Path(data_dir), **dict(options or {}))

@@ -48,70 +48,23 @@ node in a frame left out; one per COCO annotation (instance = the annotation id,
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kpbench.dataset import KeypointDataset, LabeledFrame, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
-from kpbench.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
+from kpbench.video import VideoReader
 from kpbench_plugins.video import dlc
 from kpbench_plugins.video import labels as lab
 from kpbench_plugins.video import phases as ph
+from kpbench_plugins.video.discover import discover
 from kpbench_plugins.video.plugin import HINT
 
 log = logging.getLogger(__name__)
 
 PHASE_SUFFIXES = (".phases.csv", ".behavior.csv", ".behaviour.csv", ".csv")
-
-
-@dataclass
-class _Found:
-    """What a walk over the folder found."""
-
-    videos: list[Path] = field(default_factory=list)
-    slp: list[Path] = field(default_factory=list)
-    coco: list[Path] = field(default_factory=list)
-    dlc: list[Path] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    others: list[Path] = field(default_factory=list)  # files of no kind above (maybe read later)
-
-
-def _skip_dir(name: str) -> bool:
-    return name.startswith((".", "__")) or name.lower() == "cache"
-
-
-def _discover(root: Path) -> _Found:
-    """Walk ``root`` for videos, frame folders and label files (sorted, deterministic)."""
-    found = _Found()
-    for here, dirs, files in os.walk(root):
-        folder = Path(here)
-        if "labeled-data" in dirs:
-            found.dlc.append(folder)
-        dirs[:] = sorted(d for d in dirs if d != "labeled-data" and not _skip_dir(d))
-        for name in sorted(files):
-            path, low = folder / name, name.lower()
-            if path.suffix.lower() in VIDEO_SUFFIXES:
-                found.videos.append(path)
-            elif low.endswith(".predictions.slp"):
-                found.ignored.append(
-                    f"{path.relative_to(root)}: SLEAP model predictions, not labels"
-                )
-            elif low.endswith(".slp"):
-                found.slp.append(path)
-            elif low.endswith(".json") and ("keypoints" in low or folder.name == "annotations"):
-                found.coco.append(path)
-            elif path.suffix.lower() not in IMAGE_SUFFIXES:
-                found.others.append(path)
-        if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
-            found.videos.append(folder)
-            if folder != root:
-                dirs[:] = []  # a folder of frames is one video
-    found.videos.sort()
-    return found
 
 
 def _check_options(test_fraction, max_videos, max_alignment_mb) -> None:
@@ -171,7 +124,7 @@ class VideoFolderDataset(KeypointDataset):
         self.root = Path(root)
         self.test_fraction = float(test_fraction)
         self._skipped: list[str] = []
-        found = _discover(self.root)
+        found = discover(self.root)
         still_sets = [s for r in found.dlc for s in dlc.read_dlc_project(r)]
         still_sets += [lab.read_coco(p) for p in found.coco]
         still_dirs = {img.parent for s in still_sets for img in s.images}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kpbench import hookimpl
 from kpbench.specs import MethodSpec
+from kpbench_plugins.corrflow.plugin import REFERENCE as CORRFLOW_REFERENCE
 
 DEFAULTS = {
     # model (models/mast.py: ResNet18(3) + post_convolution 256 → 64, D = 4)
@@ -66,12 +67,7 @@ PRESETS = {
 
 #: The reference network (CorrFlow's); one 320 × 320 frame (the propagation protocol's size)
 #: through the encoder. Derivation, layer by layer: tests/plugins/mast.
-REFERENCE = {
-    "params": 5_291_648,
-    "flops": 73_674_137_600,
-    "flops_input": "one 320 × 320 RGB frame (the propagator's size; Lab inside) through the "
-    "encoder to 64 × 80 × 80 features (torch.utils.flop_counter, 2 per multiply-add)",
-}
+REFERENCE = CORRFLOW_REFERENCE
 
 
 def build(config: dict, num_keypoints: int | None = None, task=None, dims=None):

@@ -1,8 +1,9 @@
-"""What the propagation trackers' tests share: one torch thread, a run context, and a dataset
-of in-memory train videos."""
+"""What the propagation trackers' tests share: one torch thread, a run context, a dataset of
+in-memory train videos, and one such video (:func:`blobs`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,3 +39,16 @@ class TrainVideos(KeypointDataset):
 
     def videos(self, split=None):
         return [v for v in self.items if split in (None, v.split)]
+
+
+def blobs(frames: int = 24, size: int = 32) -> np.ndarray:
+    """One train video: three coloured squares drifting over a dark background."""
+    rng = np.random.default_rng(0)
+    video = np.full((frames, size, size, 3), 30, np.uint8)
+    colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
+    start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
+    for t in range(frames):
+        for c, p in zip(colours, start + t * step):
+            x, y = np.clip(p, 0, size - 8).astype(int)
+            video[t, y : y + 8, x : x + 8] = c
+    return video

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tracker_testing import TrainVideos, context, one_thread  # noqa: F401
+from tracker_testing import TrainVideos, blobs, context, one_thread  # noqa: F401
 
 from kpbench.config import resolve
 from kpbench.errors import DataError
@@ -21,19 +21,6 @@ SPEC = get_registry().method("corrflow")
 
 def config(preset="smoke", **over):
     return resolve(SPEC, preset, None, over)[0]
-
-
-def blobs(frames: int = 24, size: int = 32) -> np.ndarray:
-    """One train video: three coloured squares drifting over a dark background."""
-    rng = np.random.default_rng(0)
-    video = np.full((frames, size, size, 3), 30, np.uint8)
-    colours = [(230, 40, 40), (40, 220, 60), (50, 70, 240)]
-    start, step = rng.uniform(4, size - 12, (3, 2)), rng.uniform(-0.6, 0.6, (3, 2))
-    for t in range(frames):
-        for c, p in zip(colours, start + t * step):
-            x, y = np.clip(p, 0, size - 8).astype(int)
-            video[t, y : y + 8, x : x + 8] = c
-    return video
 
 
 def test_window_gathers_the_neighbourhood_with_zeros_outside():

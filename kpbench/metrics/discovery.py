@@ -71,19 +71,20 @@ def fit_regression(discovered: np.ndarray, annotated: np.ndarray) -> np.ndarray:
 
     Both arrays are flattened per frame, ``(N, 2K)`` and ``(N, 2J)`` with ``(x, y)`` interleaved,
     and each output column is solved on its own with ``scipy.linalg.lstsq`` using only the
-    frames where that coordinate is labelled (not NaN). Pass normalised coordinates
-    (:func:`normalise`) to follow the protocol.
+    frames where that coordinate is labelled (not NaN). A column labelled on fewer than 2K
+    frames cannot be fitted: its weights are NaN (see :func:`excluded_joints`). Pass
+    normalised coordinates (:func:`normalise`) to follow the protocol.
 
     Args:
         discovered: ``(N, K, 2)`` discovered keypoints, all finite.
         annotated: ``(N, J, 2)`` annotated joints, NaN where not labelled.
 
     Returns:
-        ``W`` of shape ``(2K, 2J)``: ``annotated.reshape(N, -1) ≈ discovered.reshape(N, -1) @ W``.
+        ``W`` of shape ``(2K, 2J)``: ``annotated.reshape(N, -1) ≈ discovered.reshape(N, -1) @ W``,
+        NaN columns for coordinates labelled on too few frames.
 
     Raises:
-        ValueError: on mismatched shapes, non-finite discovered keypoints, or a target
-            coordinate labelled on fewer than 2K frames.
+        ValueError: on mismatched shapes or non-finite discovered keypoints.
     """
     from scipy.linalg import lstsq
 
@@ -98,17 +99,37 @@ def fit_regression(discovered: np.ndarray, annotated: np.ndarray) -> np.ndarray:
             "fit_regression: discovered keypoints contain NaN or inf; every frame needs all K"
         )
     x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
-    w = np.empty((x.shape[1], y.shape[1]))
+    w = np.full((x.shape[1], y.shape[1]), np.nan)
     for col in range(y.shape[1]):
-        rows = ~np.isnan(y[:, col])
-        if rows.sum() < x.shape[1]:
-            raise ValueError(
-                f"fit_regression: joint {col // 2} {'xy'[col % 2]} is labelled on {rows.sum()} fit "
-                f"frames; the regression from K={x.shape[1] // 2} keypoints needs at least "
-                f"{x.shape[1]} (use more fit frames or fewer keypoints)"
-            )
-        w[:, col] = lstsq(x[rows], y[rows, col])[0]
+        rows = np.isfinite(y[:, col])
+        if rows.sum() >= x.shape[1]:
+            w[:, col] = lstsq(x[rows], y[rows, col])[0]
     return w
+
+
+def excluded_joints(ev: DiscoveryEvaluation) -> dict[str, str]:
+    """Joints left out of the regression and its metrics, ``{name: why}``.
+
+    A joint is left out when its x or y is labelled on fewer fit frames than the regression
+    from K discovered keypoints has unknowns (2K). Names are ``keypoint_names`` where the record
+    has them, else ``joint_<j>``.
+    """
+    _check(ev)
+    k2 = 2 * np.shape(ev["fit_discovered"])[1]
+    ann = np.asarray(ev["fit_annotated"], np.float64)
+    counts = np.isfinite(ann).sum(axis=0).min(axis=-1)  # (J,): the fewer of x and y
+    names = _joint_names(ev, ann.shape[1])
+    return {
+        names[j]: f"joint {names[j]} excluded: labelled on {int(n)} fit frames, the regression "
+        f"from K={k2 // 2} keypoints needs ≥ {k2}"
+        for j, n in enumerate(counts)
+        if n < k2
+    }
+
+
+def _joint_names(ev: DiscoveryEvaluation, j: int) -> list[str]:
+    names = [str(n) for n in (ev.get("keypoint_names") or [])]
+    return names if len(names) == j else [f"joint_{i}" for i in range(j)]
 
 
 def _check(ev: DiscoveryEvaluation) -> None:
@@ -134,7 +155,8 @@ def regress(ev: DiscoveryEvaluation) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(pred, target)``, both ``(N2, J, 2)`` as fractions of ``(W, H)`` (corner origin,
         whichever ``regression_origin`` the fit used); ``target`` keeps NaN where a joint is
-        not labelled.
+        not labelled; ``pred`` is NaN for joints the regression left out
+        (:func:`excluded_joints`).
     """
     _check(ev)
     size, origin = ev["image_size"], ev.get("regression_origin", "centre")
@@ -150,7 +172,8 @@ def regress(ev: DiscoveryEvaluation) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distances(ev: DiscoveryEvaluation, px: bool = False) -> np.ndarray:
-    """L2 distance per labelled test (frame, joint), normalised (or px), as a flat array."""
+    """L2 distance per labelled test (frame, joint) of the joints the regression could fit,
+    normalised (or px), as a flat array."""
     pred, target = regress(ev)
     if px:
         size = _size(ev["image_size"])
@@ -158,7 +181,16 @@ def _distances(ev: DiscoveryEvaluation, px: bool = False) -> np.ndarray:
     labelled = ~np.isnan(target).any(axis=-1)
     if not labelled.any():
         raise ValueError("discovery evaluation: test_annotated has no labelled joint to score")
-    return np.linalg.norm(pred - target, axis=-1)[labelled]
+    scored = labelled & ~np.isnan(pred).any(axis=-1)
+    if not scored.any():
+        excluded = excluded_joints(ev)
+        raise ValueError(
+            "discovery evaluation: no labelled test joint can be regressed ("
+            + "; ".join(excluded.values())
+            + "); label these joints on more train-split frames, raise max_fit_frames or "
+            "discover fewer keypoints"
+        )
+    return np.linalg.norm(pred - target, axis=-1)[scored]
 
 
 def regression_error_percent(ev: DiscoveryEvaluation) -> float:
@@ -237,18 +269,20 @@ def per_joint(ev: DiscoveryEvaluation, fn, **kwargs) -> list[float]:
     """``fn`` (a metric above) restricted to each annotated joint in turn.
 
     The regression is the same one (the fit frames are untouched); only the scored test
-    joints change. A joint with no labelled test frame gets NaN.
+    joints change. A joint with no labelled test frame, or left out of the regression
+    (:func:`excluded_joints`), gets NaN.
 
     Returns:
         One value per annotated joint, in order.
     """
     _check(ev)
     target = np.asarray(ev["test_annotated"], np.float64)
+    names, excluded = _joint_names(ev, target.shape[1]), excluded_joints(ev)
     out = []
     for j in range(target.shape[1]):
         only = np.full_like(target, np.nan)
         only[:, j] = target[:, j]
-        if np.isnan(only[:, j]).any(axis=-1).all():
+        if names[j] in excluded or np.isnan(only[:, j]).any(axis=-1).all():
             out.append(float("nan"))
             continue
         out.append(float(fn({**ev, "test_annotated": only}, **kwargs)))

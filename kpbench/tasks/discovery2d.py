@@ -134,10 +134,14 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
     Keys: ``fit_discovered`` (N1, K, 2) px, ``fit_annotated`` (N1, J, 2) px (NaN = unlabelled),
     ``test_discovered`` (N2, K, 2), ``test_annotated`` (N2, J, 2), ``image_size`` (W, H) px,
     ``regression_origin`` (``centre`` or ``corner``), ``keypoint_names`` (J names, may be empty).
+
+    Joints labelled on too few fit frames for the regression are left out of it and of the
+    metrics; why goes into the selection's facts (``record["evaluation"]["selection"]
+    ["excluded"]``, ``{joint: "joint <name> excluded: labelled on 13 fit frames, ..."}``).
     """
     truth, n = evalset.truth, evalset.truth["n_fit"]
     kp = np.asarray(prediction["keypoints"], np.float64)
-    return {
+    record = {
         "fit_discovered": kp[:n],
         "fit_annotated": truth["annotated"][:n],
         "test_discovered": kp[n:],
@@ -146,6 +150,10 @@ def evaluation(evalset: EvalSet, prediction: dict, options: dict) -> dict:
         "regression_origin": options["regression_origin"],
         "keypoint_names": truth.get("keypoint_names") or [],
     }
+    excluded = dm.excluded_joints(record)
+    if excluded:
+        evalset.info["excluded"] = excluded
+    return record
 
 
 def baseline_random(evalset: EvalSet, prediction: dict, seed: int) -> dict:

@@ -75,8 +75,11 @@ def print_summary(record: dict) -> None:
     ev = record.get("evaluation") or {}
     if ev.get("inputs_hash"):
         print(f"  evaluated on {ev['inputs']} inputs, inputs hash {ev['inputs_hash']}")
-    if ev.get("unavailable"):
-        print(f"  no metrics: {ev['unavailable']}")
+    _print_files(record)
+    for why in ((ev.get("selection") or {}).get("excluded") or {}).values():
+        print(f"  {why}")
+    if not record.get("metrics"):
+        print(f"  {_no_metrics(record)}")
     for name, m in record["metrics"].items():
         arrow = "↑" if m["higher_is_better"] else "↓"
         if m["value"] is None:
@@ -104,3 +107,47 @@ def print_summary(record: dict) -> None:
     if tr.get("error"):
         print(f"  MLflow: tracking failed ({tr['error']}); the JSON record has everything")
     print(f"  record: {record['_path']}")
+
+
+def _file_notes(data: dict) -> tuple[dict, dict]:
+    """``(skipped, ignored)``, ``{file: why}``, from the record's ``data`` section: the
+    dataset's file ledger (``data.files``) or an older record's ``data.skipped`` list/dict."""
+    files = data.get("files")
+    files = files if isinstance(files, dict) else {}
+    skipped, ignored = dict(files.get("skipped") or {}), dict(files.get("ignored") or {})
+    old = data.get("skipped") or {}
+    if isinstance(old, dict):
+        skipped.update({str(k): str(v) for k, v in old.items()})
+    elif isinstance(old, (list, tuple)):
+        for line in old:
+            name, _, why = str(line).partition(": ")
+            skipped[name] = why or "skipped"
+    return skipped, ignored
+
+
+def _print_files(record: dict) -> None:
+    skipped, ignored = _file_notes(record.get("data") or {})
+    for name, why in skipped.items():
+        print(f"  skipped {name}: {why}")
+    if ignored:
+        n = len(ignored)
+        print(
+            f"  {n} file{'s' if n != 1 else ''} ignored (why for each: data.files.ignored in the "
+            "record)"
+        )
+
+
+def _no_metrics(record: dict) -> str:
+    """One line: why the run has no metrics and what to do about it."""
+    ev = record.get("evaluation") or {}
+    why = (
+        ev.get("unavailable")
+        or (record.get("notes") or {}).get("metrics_unavailable")
+        or record.get("error")
+        or "the task scored nothing"
+    )
+    return (
+        f"no metrics: {why}; the method was trained and timed but not scored: give the dataset "
+        "labelled frames in its evaluation splits (or a --data-dir that has them); what was "
+        "selected is in the record's evaluation.selection"
+    )

@@ -93,13 +93,15 @@ def compare(folder: Path, breakdown: bool = False) -> tuple[Any, list[str]]:
         counts. A failed metric counts as no value. Each baseline a run scored adds a row
         with method ``baseline:<name>`` (metric values only; ``baseline:<name> (<method>)``
         where methods in one group got different baseline values for one seed).
-        ``warnings`` has one line per skipped file, failed run, repeated seed, failed metric
-        and per block whose runs were scored on different evaluation inputs.
+        ``warnings`` has one line per skipped file, failed run, repeated seed, run without
+        metrics, failed metric and per block whose runs were scored on different evaluation inputs.
 
     Raises:
         KpbenchError: ``folder`` is missing, holds no records, or only failed runs.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise KpbenchError(f"{folder} is a file, not a folder; compare takes a results folder")
     if not folder.is_dir():
         raise _no_records(folder, "no results folder at")
     records, warnings = load_records(folder)
@@ -118,7 +120,7 @@ def compare(folder: Path, breakdown: bool = False) -> tuple[Any, list[str]]:
     for rec, variant in zip(done, _variants(done)):
         rec["_variant"] = variant
     done, repeated = _latest_per_seed(done)
-    warnings += repeated + _metric_failures(done) + _input_warnings(done)
+    warnings += repeated + _no_metrics(done) + _metric_failures(done) + _input_warnings(done)
     runs = done + _baseline_runs(done)
     df = records_frame(runs)
     df["preset"] = df["preset"].fillna("none")
@@ -188,6 +190,16 @@ def _latest_per_seed(records: list[dict]) -> tuple[list[dict], list[str]]:
                 f"only the latest, {latest['run_id']}, counts"
             )
     return [r for r in records if id(r) in keep], warnings
+
+
+def _no_metrics(records: list[dict]) -> list[str]:
+    """One line per finished run that has no metric at all, with the reason it recorded."""
+    why = [(r.get("evaluation") or {}).get("unavailable") for r in records]
+    return [
+        f"{r['_path']}: finished without metrics ({w or 'no reason recorded'})"
+        for r, w in zip(records, why)
+        if not r.get("metrics")
+    ]
 
 
 def _metric_failures(records: list[dict]) -> list[str]:

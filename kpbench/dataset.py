@@ -467,7 +467,8 @@ def find_data_dir(dataset: str, data_dir: str | Path | None, hint: str) -> Path:
     """The data folder: ``data_dir`` (``--data-dir``), else ``$KPBENCH_DATA/<dataset>``.
 
     Raises:
-        DataError: no folder was given, or it does not exist (one line: where it looked + ``hint``).
+        DataError: no folder was given, it does not exist, or it is a file (one line: where it
+            looked + ``hint``).
     """
     import os
 
@@ -480,6 +481,11 @@ def find_data_dir(dataset: str, data_dir: str | Path | None, hint: str) -> Path:
             )
         data_dir = Path(os.environ["KPBENCH_DATA"]) / dataset
     root = Path(data_dir).expanduser()
+    if root.is_file():
+        raise DataError(
+            f"{root} is a file, not a folder; --data-dir takes the {dataset} dataset's folder "
+            f"(try --data-dir {root.parent})"
+        )
     if not root.is_dir():
         raise DataError(f"{dataset} data not found at {root}; {hint}")
     return root

@@ -41,6 +41,26 @@ def handle(args) -> int:
     else:
         print(text)
     if args.plots:
-        for p in plot_comparison(summary, args.plots):
-            print(f"wrote {p}", file=sys.stderr)
+        _plots(summary, args.plots, plot_comparison)
     return 0
+
+
+def _plots(summary, out_dir: Path, plot_comparison) -> None:
+    """Write the plots, or say in one line why there are none (and leave no empty folder)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        from kpbench.errors import KpbenchError
+
+        raise KpbenchError(f"--plots {out_dir} is a file, not a folder; name a folder for the PNGs")
+    if not (summary["kind"] == "metric").any():
+        print(
+            f"kpbench: no plots written to {out_dir}: the runs have no metric values (see "
+            "'no metrics' in each run's summary, or evaluation.unavailable in its record)",
+            file=sys.stderr,
+        )
+        return
+    existed = out_dir.exists()
+    paths = plot_comparison(summary, out_dir)
+    for p in paths:
+        print(f"wrote {p}", file=sys.stderr)
+    if not paths and not existed:
+        out_dir.rmdir()

@@ -221,7 +221,10 @@ def test_runs_without_values_give_an_empty_summary(tmp_path, make_record):
     rec = make_record(metrics={}, timing={}, params=None, flops=None)
     results.write_record(tmp_path / "calms21" / "bkind" / "r.json", rec)
     summary, warnings = compare(tmp_path)
-    assert summary.empty and list(summary.columns) == SUMMARY_COLUMNS and warnings == []
+    assert summary.empty and list(summary.columns) == SUMMARY_COLUMNS
+    assert warnings == [
+        f"{tmp_path}/calms21/bkind/r.json: finished without metrics (no reason recorded)"
+    ]
     assert format_table(summary, "table").startswith("no values to compare")
     assert json.loads(format_table(summary, "json")) == []
     assert plot_comparison(summary, tmp_path / "plots") == []

@@ -156,8 +156,14 @@ class Context:
             )
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
 
-    @staticmethod
-    def set_epoch(loader: Any, epoch: int) -> None:
-        """Reshuffle a :meth:`loader`'s shards for ``epoch`` (a no-op on one process)."""
+    def set_epoch(self, loader: Any, epoch: int) -> None:
+        """Make a :meth:`loader`'s order for ``epoch`` a function of (seed, epoch) alone, so a
+        run resumed mid-epoch replays it: reseeds its generator on one process, sets the
+        ``DistributedSampler``'s epoch under torchrun."""
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
+        if getattr(loader, "generator", None) is not None:
+            import numpy as np
+
+            seed = np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]
+            loader.generator.manual_seed(int(seed) >> 1)

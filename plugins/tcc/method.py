@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from kpbench.errors import ConfigError, DataError
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench.weights import TORCHVISION_FILES, find_weights
 from kpbench_plugins.tcc import sampling as S
 from kpbench_plugins.tcc.losses import LOSS_TYPES, alignment_loss
@@ -196,22 +197,17 @@ class TCCMethod(TrainableMethod):
         names = sorted(groups)
         weights = np.array([len(groups[n]) for n in names], np.float64)
         self.optimizer, sched = self._optimizer()
-        start = resume_training(ctx, self.model, self.optimizer, sched)
         net = ctx.wrap_model(self.model)
         per_epoch = int(c["steps_per_epoch"])
         epochs = math.ceil(int(c["steps"]) / per_epoch)
         videos = int(c["batch_videos"])
-        for epoch in range(start, epochs):
-            rng = np.random.default_rng([ctx.seed, epoch])
-            n_steps = min(per_epoch, int(c["steps"]) - epoch * per_epoch)
-            total = 0.0
-            for _ in ctx.progress(range(n_steps), total=n_steps, desc=f"tcc epoch {epoch}"):
+        for epoch in training_loop(ctx, self.model, self.optimizer, sched, epochs, "tcc"):
+            rng = epoch.rng
+            for _ in epoch.steps(min(per_epoch, int(c["steps"]) - epoch.index * per_epoch)):
                 group = groups[names[rng.choice(len(names), p=weights / weights.sum())]]
                 pick = rng.choice(len(group), videos, replace=len(group) < videos)
                 tracks = [group[i] if draw is None else draw(rng, group[i]) for i in pick]
-                total += self._step(self.batch(tracks, rng), net)
-            ctx.log_epoch(epoch, {"loss": total / max(n_steps, 1)})
-            save_training(ctx, self.model, self.optimizer, sched, epoch)
+                epoch.add(self._step(self.batch(tracks, rng), net))
 
     def fit(self, data, ctx) -> None:
         seqs = [s for s in data.alignment_sequences("train") if len(s["phases"]) > 0]

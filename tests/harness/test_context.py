@@ -24,9 +24,19 @@ def test_single_process_is_main_and_changes_nothing(tmp_path):
     model = torch.nn.Linear(2, 2)
     assert c.is_main and c.wrap_model(model) is model and c.sampler(list(range(10))) is None
     loader = c.loader(list(range(10)), batch_size=5)
-    c.set_epoch(loader, 1)  # a no-op without a DistributedSampler
     again = c.loader(list(range(10)), batch_size=5)
     assert [b.tolist() for b in loader] == [b.tolist() for b in again]  # seeded by the run
+
+
+def test_an_epochs_order_depends_on_seed_and_epoch_only(tmp_path):
+    c = ctx(tmp_path, rank=0, world_size=1)
+    loader, fresh = c.loader(list(range(10)), batch_size=5), c.loader(list(range(10)), 5)
+    orders = []
+    for epoch in range(3):  # one loader through epochs 0-2, as a run
+        c.set_epoch(loader, epoch)
+        orders.append([b.tolist() for b in loader])
+    c.set_epoch(fresh, 2)  # a fresh loader (a resumed run) straight at epoch 2
+    assert [b.tolist() for b in fresh] == orders[2] and orders[1] != orders[2]
 
 
 def test_other_ranks_neither_log_nor_checkpoint_and_get_their_shard(tmp_path):

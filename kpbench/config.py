@@ -33,8 +33,19 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         try:
             out[key.strip()] = _scalar(yaml.safe_load(raw)) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
+            raise ConfigError(f"--set {item!r}: {_yaml_problem(exc)}") from None
     return out
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """One line for a YAML error; Python tags (``!!python/object/apply:os.system``) are named."""
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if "python/" in problem:
+        return (
+            f"refused a YAML Python tag ({problem}): config files are parsed as plain data "
+            "(yaml.safe_load); write values as numbers, text, lists or mappings"
+        )
+    return f"not valid YAML ({problem})"
 
 
 def _scalar(value: Any) -> Any:
@@ -61,9 +72,7 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"--config {p}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
+        raise ConfigError(f"--config {p}: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"--config {p}: expected a mapping of key: value, got {type(data).__name__}"

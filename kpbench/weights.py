@@ -81,12 +81,23 @@ def load_state_dict(path: str | Path) -> dict:
     Raises:
         ConfigError: the file cannot be read, or does not hold a state dict.
     """
+    import pickle
+    import re
+
     import torch
 
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling, truncated file, not a torch file at all
+    except pickle.UnpicklingError as exc:  # weights_only refused a global (e.g. os.system)
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        raise ConfigError(
+            f"weight file {str(path)!r} refused: it pickles Python objects beyond tensors"
+            + (f" ({found.group(1)})" if found else "")
+            + ", which torch.load(weights_only=True) does not run; use a state dict saved by "
+            "torch.save(model.state_dict()) from a source you trust"
+        ) from None
+    except Exception as exc:  # truncated file, not a torch file at all
         raise ConfigError(
             f"weight file {str(path)!r} could not be read as a torch state dict "
             f"({type(exc).__name__}); replace it with a file saved by torch.save(model.state_dict())"

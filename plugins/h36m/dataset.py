@@ -16,8 +16,8 @@ calibration (:mod:`.cameras`), cut 2D sequences longer than their mocap to the m
 ``"S9/Walking 1.54138969"``; its ``action`` is the action without its take number
 (``"Walking 1"`` → ``"Walking"``: the reference's ``action.split(' ')[0]``, so action-wise
 averages pool the takes of an action). Subjects go in split-list order, actions sorted by name,
-cameras in Human3.6M order. Both files are read with ``allow_pickle`` (their dicts are pickled
-objects, as the reference writes them): only open files you trust.
+cameras in Human3.6M order. Both files hold pickled dicts, as the reference writes them; they
+are unpickled by :mod:`.npz`, which resolves numpy arrays only, so a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from kpbench.dataset import KeypointDataset, find_data_dir
 from kpbench.errors import ConfigError, DataError
 
 from . import cameras as cams
+from . import npz
 from .layout import FLIP_PAIRS, KEPT32, KEYPOINT_NAMES, LEFT, RIGHT, SKELETON
 from .plugin import DATA_HINT
 
@@ -62,14 +63,14 @@ def _load_dict(path: Path, key: str) -> tuple[dict, dict | None]:
                 f"h36m: {path} is not an npz (zip) file: damaged or something else; write it again"
             )
     try:
-        with np.load(path, allow_pickle=True) as npz:
-            if key not in npz.files:
-                raise DataError(
-                    f"h36m: {path} has no '{key}' array (it has {', '.join(npz.files) or 'none'}); "
-                    f"it is not a VideoPose3D file, {DATA_HINT}"
-                )
-            data = npz[key].item() if npz[key].dtype == object else None
-            meta = npz["metadata"].item() if "metadata" in npz.files else None
+        arrays = npz.load(path, [key, "metadata"])
+        if key not in arrays:
+            names = npz.files(path)
+            raise DataError(
+                f"h36m: {path} has no '{key}' array (it has {', '.join(names) or 'none'}); "
+                f"it is not a VideoPose3D file, {DATA_HINT}"
+            )
+        data, meta = (_item(arrays.get(k)) for k in (key, "metadata"))
     except DataError:
         raise
     except Exception as exc:
@@ -83,6 +84,11 @@ def _load_dict(path: Path, key: str) -> tuple[dict, dict | None]:
             "write it again"
         )
     return data, meta if isinstance(meta, dict) else None
+
+
+def _item(arr):
+    """The object a 0-d object array holds (VideoPose3D's dicts), else None."""
+    return arr.item() if arr is not None and arr.dtype == object and arr.shape == () else None
 
 
 def _subjects(value, default: tuple[str, ...], option: str) -> tuple[list[str], bool]:

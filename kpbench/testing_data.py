@@ -197,8 +197,9 @@ def check_dataset_errors(
     synthetic twin, the twin is written twice into ``tmp_dir``; in one copy the largest file
     that is not a video is corrupted (:func:`corrupt`), in the other the largest video. Building
     and reading each must raise a :class:`kpbench.errors.KpbenchError` of one line, report
-    the file as skipped in ``data.notes`` (a key containing ``"skip"``), or list it under
-    ``data.notes["ignored"]`` as a file the dataset does not read.
+    the file as skipped (``data.notes["files"]["skipped"]`` of a :class:`kpbench.dataset.FileLedger`,
+    or a notes key containing ``"skip"``), or list it as ignored (``data.notes["files"]["ignored"]``
+    or ``data.notes["ignored"]``), a file the dataset does not read.
 
     Args:
         spec: the :class:`kpbench.specs.DatasetSpec`.
@@ -249,9 +250,12 @@ def check_dataset_errors(
         except Exception as exc:
             _fail(f"{what} reading it raised {_line(exc)}; raise kpbench.errors.DataError")
         notes = getattr(data, "notes", {}) or {}
+        ledger = notes.get("files") if isinstance(notes.get("files"), dict) else {}
         skipped = {k: v for k, v in notes.items() if "skip" in str(k).lower() and v}
+        skipped.update(ledger.get("skipped") or {})
         rel = target.relative_to(twin).as_posix()
-        if not skipped and rel in str(notes.get("ignored", "")):
+        ignored = f"{notes.get('ignored', '')} {list(ledger.get('ignored') or {})}"
+        if not skipped and rel in ignored:
             report[kind] = f"ignored: {rel} (listed as not read)"
             continue
         if not skipped:

@@ -52,11 +52,16 @@ class VideoReader:
         name: the sequence's name for a list of images (default: the first file's folder).
 
     Raises:
-        DataError: the file cannot be opened or has no decodable frame.
+        DataError: the file cannot be opened or has no decodable frame, or the images of a
+            folder (list) are not all of one size.
 
     Attributes:
         name: file stem (or folder name).
-        num_frames: number of frames (decoded count for files whose header lies).
+        num_frames: number of usable frames: the header's count, checked by decoding its last
+            frame; for a truncated file the frames up to the last decodable one (found by a
+            binary search over seeks); the decoded count where the header has none.
+        header_frames: the frame count the file's header claims (0 if none; for folders and
+            image lists the number of images). ``header_frames > num_frames``: truncated.
         fps: frames per second (from the container; 30.0 for folders of frames).
         width, height: frame size in pixels.
     """
@@ -80,9 +85,9 @@ class VideoReader:
                 raise DataError(
                     f"{self.path}: folder has no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})"
                 )
-            first = self._imread(self._frames[0])
-            self.height, self.width = first.shape[:2]
-            self.num_frames = len(self._frames)
+            self.width, self.height = _one_size(self.path, self._frames)
+            self._imread(self._frames[0])
+            self.num_frames = self.header_frames = len(self._frames)
             self.fps = 30.0
             return
         if not self.path.exists():
@@ -96,10 +101,12 @@ class VideoReader:
                 "re-encode it, e.g. `ffmpeg -i in -c:v libx264 out.mp4`"
             )
         self.height, self.width = frame.shape[:2]
-        self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0) or 30.0
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if np.isfinite(fps) and 0 < fps < 10_000 else 30.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.header_frames = max(count, 0)
+        self.num_frames = _usable_frames(cap, count) if count > 0 else self._count_frames()
         cap.release()
-        self.num_frames = count if count > 0 else self._count_frames()
 
     def __repr__(self) -> str:
         return f"VideoReader({str(self.path)!r}, frames={self.num_frames}, size={self.width}x{self.height})"
@@ -228,6 +235,46 @@ class ArrayFrames:
 
     def read_all(self, size=None, indices=None) -> np.ndarray:
         return np.stack([f for _, f in self.iter_frames(indices, size)])
+
+
+def _decodes(cap, index: int) -> bool:
+    import cv2
+
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    return bool(ok) and frame is not None
+
+
+def _usable_frames(cap, count: int) -> int:
+    """Frames of an open capture that decode, given the header's ``count`` (frame 0 decodes):
+    ``count`` when its last frame decodes, else the last decodable index + 1 (binary search)."""
+    if _decodes(cap, count - 1):
+        return count
+    good, bad = 0, count - 1
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if _decodes(cap, mid) else (good, mid)
+    return good + 1
+
+
+def _one_size(where: Path, images: list[Path]) -> tuple[int, int]:
+    """``(W, H)`` shared by every image (headers only), else a DataError listing the sizes."""
+    from PIL import Image
+
+    sizes: dict[tuple[int, int], list[str]] = {}
+    for p in images:
+        try:
+            with Image.open(p) as im:
+                sizes.setdefault(im.size, []).append(p.name)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise DataError(f"{p}: cannot read this image ({' '.join(str(exc).split())})") from None
+    if len(sizes) > 1:
+        say = "; ".join(f"{w}x{h}: {len(n)} frames, e.g. {n[0]}" for (w, h), n in sizes.items())
+        raise DataError(
+            f"{where}: frame images of different sizes ({say}); resize them to one size or put "
+            "each size in its own folder"
+        )
+    return next(iter(sizes))
 
 
 def is_video_path(path: Path) -> bool:

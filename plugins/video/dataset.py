@@ -4,16 +4,25 @@ What is found, anywhere below the folder (hidden, ``__*`` and ``cache`` folders 
 ``labeled-data/`` folders are not searched for videos):
 
 * videos: every OpenCV-readable file with a suffix in :data:`kpbench.video.VIDEO_SUFFIXES`, and
-  every folder of frame images. An unreadable video is skipped and reported in
-  ``notes["skipped"]`` as ``"file: reason"`` (and logged), never crashed on.
+  every folder of frame images of one size. An unreadable video (or a folder of frames of
+  several sizes, refused before any training with the sizes and files) is skipped, never
+  crashed on. A truncated video (fewer frames decode than its header says) is used up to its
+  last decodable frame, with a warning and both counts in the ledger.
 * labels (optional; readers in :mod:`kpbench_plugins.video.labels` and ``.dlc``): a DeepLabCut
   project (``config.yaml`` + ``labeled-data/<video>/CollectedData_<scorer>.h5|.csv``; stills),
   SLEAP ``.slp`` files (per-frame keypoints of a video, matched by the video's file name or the
-  ``.slp``'s stem; ``*.predictions.slp`` model outputs are ignored), COCO keypoints json files
+  ``.slp``'s stem; predicted instances count only with ``use_predictions``, see
+  :mod:`kpbench_plugins.video.tracks`), COCO keypoints json files
   (named ``*keypoints*.json`` or inside an ``annotations/`` folder; labelled stills, one per
   person), and per-frame phase / behaviour tables ``<video stem>.phases.csv``,
   ``<stem>.behavior.csv`` or ``<stem>.csv`` next to a video (the vocabulary is the sorted
-  union of the names over the folder; frames without a label are ``-1``).
+  union of the names over the folder; frames without a label are ``-1``). A DeepLabCut ``.h5``
+  that cannot be read is skipped and the ``.csv`` of the same labels beside it read instead.
+
+Every file is listed in ``notes["files"]`` (a :class:`kpbench.dataset.FileLedger`): ``used``
+(videos with ``size``, ``frames_header`` and ``frames_usable``; label files with ``labels``:
+``"user"``, ``"predicted"``, ``"user+predicted"`` or ``"phases"``, and their frame or image
+count), ``ignored`` (with the reason) or ``skipped`` (with the error, also logged).
 
 Splits, with ``f = test_fraction``:
 
@@ -41,8 +50,8 @@ animals side by side, ``<track>_<node>``, as ``discovery2d`` regresses them);
 = the individual; unique bodyparts belong to no animal), with K = one animal's nodes
 (``instance_keypoint_names``), the box from its keypoints' extent and animals with no labelled
 node in a frame left out; one per COCO annotation (instance = the annotation id, with COCO's
-``bbox``, visibility, ``area`` and ``image_id``; crowd annotations listed in
-``notes["ignored"]``); one per frame of a single-animal file.
+``bbox``, visibility, ``area`` and ``image_id``; crowd annotations listed under the json's
+``ignored_annotations`` in ``notes["files"]["used"]``); one per frame of a single-animal file.
 """
 
 from __future__ import annotations
@@ -53,21 +62,27 @@ from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, LabeledFrame, VideoItem, find_data_dir
+from kpbench.dataset import FileLedger, KeypointDataset, LabeledFrame, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
 from kpbench.video import VideoReader
 from kpbench_plugins.video import dlc
 from kpbench_plugins.video import labels as lab
 from kpbench_plugins.video import phases as ph
 from kpbench_plugins.video.discover import discover
+from kpbench_plugins.video.names import check_names
 from kpbench_plugins.video.plugin import HINT
+from kpbench_plugins.video.tracks import match_tracks
 
 log = logging.getLogger(__name__)
 
 PHASE_SUFFIXES = (".phases.csv", ".behavior.csv", ".behaviour.csv", ".csv")
 
 
-def _check_options(test_fraction, max_videos, max_alignment_mb) -> None:
+def _check_options(test_fraction, max_videos, max_alignment_mb, use_predictions) -> None:
+    if not isinstance(use_predictions, bool):
+        raise ConfigError(
+            f"data.use_predictions={use_predictions!r}: must be true or false, e.g. --set data.use_predictions=true"
+        )
     if not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
         raise ConfigError(
             f"data.test_fraction={test_fraction!r}: must be a number in [0, 1), e.g. --set data.test_fraction=0.2"
@@ -117,37 +132,36 @@ class VideoFolderDataset(KeypointDataset):
         test_fraction: float = 0.2,
         max_videos: int | None = None,
         max_alignment_mb: float = ph.MAX_MB,
+        use_predictions: bool = False,
     ):
         super().__init__()
-        _check_options(test_fraction, max_videos, max_alignment_mb)
+        _check_options(test_fraction, max_videos, max_alignment_mb, use_predictions)
         self.max_alignment_mb = float(max_alignment_mb)
         self.root = Path(root)
         self.test_fraction = float(test_fraction)
-        self._skipped: list[str] = []
-        found = discover(self.root)
+        self.files = FileLedger(self.root)
+        found = discover(self.root, use_predictions)
+        for path, why in found.ignored:
+            self.files.ignored(path, why)
         still_sets = [s for r in found.dlc for s in dlc.read_dlc_project(r)]
         still_sets += [lab.read_coco(p) for p in found.coco]
         still_dirs = {img.parent for s in still_sets for img in s.images}
-        tracks = [t for p in found.slp for t in lab.read_slp(p)]
-        self._check_names(
-            [(s.label_file, s.names, s.skeleton, _layout(s)) for s in still_sets if len(s.images)]
-            + [(t.label_file, t.names, t.skeleton, _layout(t)) for t in tracks]
-        )
         candidates = [v for v in found.videos if v not in still_dirs]
         readers = self._open(candidates, max_videos)
-        kps = self._match_tracks(readers, tracks)
+        tracks = [t for p in found.slp for t in lab.read_slp(p)]
+        kps, tracks = match_tracks(readers, tracks, self.files, use_predictions)
+        check_names(self, [s for s in still_sets if len(s.images)] + tracks)
         phases = self._phases(readers)
         self._items = [
             i for r in readers for i in self._segments(r, kps.get(r.path), phases.get(r.path))
         ]
         self._stills = self._split_stills(still_sets)
         self._clips = self._alignment_clips(readers, phases)
-        for msg in (m for s in still_sets for m in s.skipped):
-            log.warning("video dataset: skipped %s", msg)
-            self._skipped.append(msg)
-        found.ignored += [m for s in still_sets for m in s.ignored]
+        self._note_stills(still_sets)
         if not readers and not self._stills:
-            detail = f" (skipped: {'; '.join(self._skipped)})" if self._skipped else ""
+            skipped = self.files.as_dict()["skipped"]
+            detail = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            detail = f" (skipped: {detail})" if detail else ""
             raise DataError(f"no readable video or labelled image in {self.root}{detail}; {HINT}")
         has_kp = bool(self._stills) or any(v.keypoints is not None for v in self._items)
         self.tasks = ("discovery2d",) if readers else ()
@@ -157,102 +171,67 @@ class VideoFolderDataset(KeypointDataset):
         self.tasks += ("propagation",) if tracked else ()
         label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
         label_files += [csv for csv, _ in phases.values()]
-        found.ignored += [
-            f"{self._rel(p)}: not read (not a video or a label file this dataset reads)"
-            for p in found.others
-            if p not in label_files and not any(d in p.parents for d in found.dlc)
-        ]
+        seen = set(self.files.as_dict()["ignored"]) | set(self.files.as_dict()["skipped"])
+        for p in found.others:
+            if p not in label_files and not any(d in p.parents for d in found.dlc):
+                if self.files.rel(p) not in seen:
+                    self.files.ignored(
+                        p, "not read (not a video or a label file this dataset reads)"
+                    )
         self.notes = {
             "videos_found": len(candidates),
             "video_files": [self._rel(r.path) for r in readers],
-            "skipped": list(self._skipped),
-            "ignored": found.ignored,
             "label_files": [self._rel(p) for p in label_files],
+            "use_predictions": bool(use_predictions),
+            "files": self.files.as_dict(),
             "splits": {s: self._count(s) for s in ("train", "test")},
             "alignment": ph.notes(self._clips, [self._rel(r.path) for r in readers], self._rel),
         }
 
     # -- pieces of __init__ ---------------------------------------------------------------------
     def _rel(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
+        return self.files.rel(path)
 
-    def _skip(self, path: Path, reason: str) -> None:
-        msg = f"{self._rel(path)}: {reason}"
-        log.warning("video dataset: skipped %s", msg)
-        self._skipped.append(msg)
-
-    def _check_names(self, sources: list[tuple[Path, list[str], list, _Layout]]) -> None:
-        """Every label source names the same keypoints and lays out the same animals; sets
-        ``keypoint_names``, ``skeleton`` and the per-animal layout (``frame_instances``,
-        ``instance_keypoint_names``) from them."""
-        if not sources:
-            return
-        first, self.keypoint_names = sources[0][0], list(sources[0][1])
-        first_layout = sources[0][3]
-        for path, names, skeleton, layout in sources:
-            if names != self.keypoint_names:
-                raise DataError(
-                    f"label files disagree on keypoint names: {first} has {self.keypoint_names}, {path} has {names}; "
-                    "keep label files of one skeleton in a data folder"
-                )
-            if layout != first_layout:
-                say = lambda lay: f"animals {list(lay[0])}" if lay else "one animal"  # noqa: E731
-                raise DataError(
-                    f"label files disagree on the animals in a frame: {first} labels {say(first_layout)}, "
-                    f"{path} labels {say(layout)}; keep label files of one kind in a data folder"
-                )
-            if skeleton and not self.skeleton:
-                self.skeleton = [tuple(e) for e in skeleton]
-        if first_layout is not None:
-            self.frame_instances = list(first_layout[0])
-            self.instance_keypoint_names = list(first_layout[1])
+    def _note_stills(self, still_sets: list[lab.Stills]) -> None:
+        """Enter each still label table, the tables of the same labels not read, and the
+        images left out in the ledger."""
+        for s in still_sets:
+            facts = {"labels": "user", "images": len(s.images)}
+            if s.ignored:
+                facts["ignored_annotations"] = list(s.ignored)
+            self.files.used(s.label_file, **facts)
+            for path, why in s.unread:
+                (self.files.ignored if "same labels" in why else self.files.skipped)(path, why)
+            for image, why in s.skipped:
+                self.files.skipped(image, why)
 
     def _open(self, paths: list[Path], max_videos: int | None) -> list[VideoReader]:
+        """Readers of the videos (at most ``max_videos``), each entered in the ledger: used with
+        its size and frame counts (a truncated one with a warning), or skipped with the error."""
         readers: list[VideoReader] = []
         for path in paths:
             if max_videos is not None and len(readers) >= max_videos:
-                break
-            try:
-                readers.append(VideoReader(path))
-            except DataError as exc:
-                self._skip(path, str(exc).removeprefix(f"{path}: "))
-        return readers
-
-    def _match_tracks(
-        self, readers: list[VideoReader], tracks: list[lab.TrackLabels]
-    ) -> dict[Path, np.ndarray]:
-        """Per-frame keypoints ``(T, K, 2)`` per video path, from the SLEAP labels that name it."""
-        out: dict[Path, np.ndarray] = {}
-        owner: dict[Path, Path] = {}
-        for t in tracks:
-            wanted = Path(t.video.replace("\\", "/")).name
-            stem = t.label_file.name[: -len(".slp")]
-            hits = [r for r in readers if r.path.name == wanted]
-            hits = hits or [r for r in readers if r.name == stem]
-            hits.sort(key=lambda r: r.path.parent != t.label_file.parent)
-            if not hits:
-                self._skip(
-                    t.label_file, f"its video {wanted} is not in the folder (or is unreadable)"
-                )
+                self.files.ignored(path, f"beyond data.max_videos={max_videos}")
                 continue
-            reader = hits[0]
-            if reader.path in owner:
-                raise DataError(
-                    f"{reader.path}: labelled by both {owner[reader.path]} and {t.label_file}; keep one"
-                )
-            last = int(t.frames[-1])
-            if last >= reader.num_frames:
-                raise DataError(
-                    f"{t.label_file}: labels frame {last} but {reader.path.name} has {reader.num_frames} frames; "
-                    "is it the right video?"
-                )
-            kp = np.full((reader.num_frames, len(t.names), 2), np.nan, np.float32)
-            kp[: len(t.keypoints)] = t.keypoints[: reader.num_frames]
-            out[reader.path], owner[reader.path] = kp, t.label_file
-        return out
+            try:
+                r = VideoReader(path)
+            except DataError as exc:
+                self.files.skipped(path, str(exc).removeprefix(f"{path}: "))
+                continue
+            readers.append(r)
+            self.files.used(
+                path,
+                size=[r.width, r.height],
+                frames_header=r.header_frames,
+                frames_usable=r.num_frames,
+            )
+            if r.header_frames > r.num_frames:
+                log.warning(
+                    "video dataset: %s is truncated: its header says %d frames, only %d decode; "
+                    "using frames 0..%d",
+                    self._rel(path), r.header_frames, r.num_frames, r.num_frames - 1,
+                )  # fmt: skip
+        return readers
 
     def _phases(
         self, readers: list[VideoReader]
@@ -267,9 +246,10 @@ class VideoFolderDataset(KeypointDataset):
                     continue
                 kind = lab.sniff_csv(csv)
                 if kind == "dlc":
-                    self._skip(csv, "a DeepLabCut table, not a per-frame label table")
+                    self.files.ignored(csv, "a DeepLabCut table, not a per-frame label table")
                     continue
                 frames, names = lab.read_phases(csv)
+                self.files.used(csv, labels="phases", frames=len(frames))
                 if len(frames) and frames.max() >= r.num_frames:
                     raise DataError(
                         f"{csv}: frame {int(frames.max())} is beyond {r.path.name}'s {r.num_frames} frames"
@@ -357,21 +337,13 @@ class VideoFolderDataset(KeypointDataset):
         return list(super().labeled_frames(split)) + [f for s, f in self._stills if s == split]
 
 
-_Layout = tuple[tuple[str, ...], tuple[str, ...]] | None
-
-
-def _layout(labels) -> _Layout:
-    """``(animals, nodes)`` of a label source with several animals side by side, else None."""
-    animals = getattr(labels, "animals", None)
-    return None if not animals else (tuple(animals), tuple(labels.nodes))
-
-
 def build(
     data_dir: Path | None = None,
     *,
     test_fraction: float = 0.2,
     max_videos: int | None = None,
     max_alignment_mb: float = ph.MAX_MB,
+    use_predictions: bool = False,
     **_,
 ) -> VideoFolderDataset:
     """The ``video`` dataset of ``data_dir`` (default ``$KPBENCH_DATA/video``).
@@ -381,11 +353,17 @@ def build(
         test_fraction: fraction of labelled frames / stills in the ``"test"`` split, in [0, 1).
         max_videos: open at most this many videos; None for all.
         max_alignment_mb: the most MB one split's alignment clips may take decoded.
+        use_predictions: count SLEAP predicted instances (frames without user instances, and
+            ``*.predictions.slp`` files) as labels.
 
     Raises:
         DataError: the folder is missing or holds nothing usable (one line, with how to fix it).
     """
     root = find_data_dir("video", data_dir, HINT)
     return VideoFolderDataset(
-        root, test_fraction=test_fraction, max_videos=max_videos, max_alignment_mb=max_alignment_mb
+        root,
+        test_fraction=test_fraction,
+        max_videos=max_videos,
+        max_alignment_mb=max_alignment_mb,
+        use_predictions=use_predictions,
     )

@@ -18,7 +18,7 @@ class Found:
     slp: list[Path] = field(default_factory=list)
     coco: list[Path] = field(default_factory=list)
     dlc: list[Path] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
     others: list[Path] = field(default_factory=list)  # files of no kind above (maybe read later)
 
 
@@ -26,8 +26,11 @@ def _skip_dir(name: str) -> bool:
     return name.startswith((".", "__")) or name.lower() == "cache"
 
 
-def discover(root: Path) -> Found:
-    """Walk ``root`` for videos, frame folders and label files (sorted, deterministic)."""
+def discover(root: Path, use_predictions: bool = False) -> Found:
+    """Walk ``root`` for videos, frame folders and label files (sorted, deterministic).
+
+    ``*.predictions.slp`` files (SLEAP model output) are label files with ``use_predictions``,
+    else ignored with the reason."""
     found = Found()
     for here, dirs, files in os.walk(root):
         folder = Path(here)
@@ -38,9 +41,12 @@ def discover(root: Path) -> Found:
             path, low = folder / name, name.lower()
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 found.videos.append(path)
-            elif low.endswith(".predictions.slp"):
+            elif low.endswith(".predictions.slp") and not use_predictions:
                 found.ignored.append(
-                    f"{path.relative_to(root)}: SLEAP model predictions, not labels"
+                    (
+                        path,
+                        "SLEAP model predictions; count them as labels with --set data.use_predictions=true",
+                    )
                 )
             elif low.endswith(".slp"):
                 found.slp.append(path)

@@ -131,6 +131,12 @@ def read_dlc_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     return images, ["_".join(k) for k in keys], keypoints
 
 
+def _last_line(exc: Exception) -> str:
+    """The last non-empty line of an error message (HDF5's back-traces end with the cause)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def _read_table(path: Path) -> tuple[list[str], list[tuple[str, ...]], np.ndarray]:
     """:func:`read_dlc_table` with each keypoint's column key: ``(bodypart,)`` or
     ``(individual, bodypart)``."""
@@ -139,15 +145,9 @@ def _read_table(path: Path) -> tuple[list[str], list[tuple[str, ...]], np.ndarra
     if path.suffix.lower() == ".h5":
         try:
             df = pd.read_hdf(path)
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            TypeError,
-            RuntimeError,
-        ) as exc:  # PyTables: RuntimeError
+        except Exception as exc:  # PyTables/HDF5 raise many kinds (HDF5ExtError: a back-trace)
             raise DataError(
-                f"{path}: cannot read this DeepLabCut .h5 table ({type(exc).__name__}: {exc})"
+                f"{path}: cannot read this DeepLabCut .h5 table ({type(exc).__name__}: {_last_line(exc)})"
             ) from None
         if not isinstance(df, pd.DataFrame):
             raise DataError(
@@ -193,15 +193,40 @@ def _table_layout(keys: list[tuple[str, ...]]) -> tuple[list[str], list[str]] | 
     return (animals, parts) if animals else None
 
 
-def _dlc_tables(folder: Path) -> list[Path]:
-    """``CollectedData_*.h5`` and ``.csv`` of a labelled-video folder, preferring .h5 per scorer."""
-    found: dict[str, Path] = {}
+def _dlc_tables(folder: Path) -> list[list[Path]]:
+    """``CollectedData_*.h5`` and ``.csv`` of a labelled-video folder, per scorer: the .h5
+    first, then the .csv (the same labels, read when the .h5 cannot be)."""
+    found: dict[str, list[Path]] = {}
     for p in sorted(folder.glob("CollectedData_*")):
-        if p.suffix.lower() in (".h5", ".csv") and (
-            p.stem not in found or p.suffix.lower() == ".h5"
-        ):
-            found[p.stem] = p
-    return [found[k] for k in sorted(found)]
+        if p.suffix.lower() in (".h5", ".csv"):
+            found.setdefault(p.stem, []).append(p)
+    return [sorted(found[k], key=lambda p: p.suffix.lower() != ".h5") for k in sorted(found)]
+
+
+def _first_readable(tables: list[Path]):
+    """``(table, read, unread)``: the first table of one scorer that reads, what it holds
+    (:func:`_read_table`), and ``(path, error or why)`` for each of the others.
+
+    Raises:
+        DataError: none of them reads (the last one's error).
+    """
+    errors: list[tuple[Path, str]] = []
+    for i, table in enumerate(tables):
+        try:
+            read = _read_table(table)
+        except DataError as exc:
+            if i == len(tables) - 1:
+                raise
+            errors.append(
+                (
+                    table,
+                    str(exc).removeprefix(f"{table}: ") + f"; read {tables[i + 1].name} instead",
+                )
+            )
+            continue
+        rest = [(p, f"the same labels as {table.name}, which is read") for p in tables[i + 1 :]]
+        return table, read, errors + rest
+    raise AssertionError("no table given")
 
 
 def read_dlc_project(root: Path) -> list[Stills]:
@@ -225,8 +250,8 @@ def read_dlc_project(root: Path) -> list[Stills]:
     cfg_names, skeleton, layout = _read_config(config) if config.is_file() else (None, [], None)
     out: list[Stills] = []
     for folder in sorted(p for p in (root / "labeled-data").iterdir() if p.is_dir()):
-        for table in _dlc_tables(folder):
-            rel, keys, kp = _read_table(table)
+        for group in _dlc_tables(folder):
+            table, (rel, keys, kp), unread = _first_readable(group)
             names = ["_".join(k) for k in keys]
             animals = layout if cfg_names is not None else _table_layout(keys)
             if cfg_names is None and animals is not None:  # animal-major grid, unique parts last
@@ -246,6 +271,7 @@ def read_dlc_project(root: Path) -> list[Stills]:
                 full[:, [cfg_names.index(n) for n in names]] = kp
                 kp, names = full, list(cfg_names)
             st = Stills(table, [], [], kp, names, skeleton if cfg_names is not None else [])
+            st.unread = unread
             if animals is not None:
                 st.animals, st.nodes = list(animals[0]), list(animals[1])
             keep = []
@@ -253,12 +279,12 @@ def read_dlc_project(root: Path) -> list[Stills]:
                 image = root / r
                 image = image if image.is_file() else folder / Path(r).name
                 if not image.is_file():
-                    st.skipped.append(f"{table.name}: image {r} not found")
+                    st.skipped.append((image, f"listed in {table.name} but not found"))
                     continue
                 try:
                     st.sizes.append(image_size(image))
                 except DataError as exc:
-                    st.skipped.append(f"{table.name}: {exc}")
+                    st.skipped.append((image, str(exc).removeprefix(f"{image}: ")))
                     continue
                 st.images.append(image)
                 st.ids.append(None)

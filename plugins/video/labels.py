@@ -36,14 +36,18 @@ class Stills:
         names: the ``K`` keypoint names.
         skeleton: pairs of keypoint indices.
         ids: ``N`` annotation ids (COCO), or None per row (one label row per image).
-        skipped: ``"file: reason"`` for rows left out (image missing or unreadable).
+        skipped: ``(image, reason)`` for rows left out (image missing or unreadable).
         boxes: ``N`` instance boxes ``(x, y, w, h)`` px (COCO's ``bbox``), None per row (or an
             empty list) to derive them from the keypoints.
         visibility: ``N`` ``(K,)`` int COCO visibilities (0/1/2), None per row (or empty) to
             derive them from NaN.
         areas: ``N`` object areas px² (COCO's ``area``), None per row (or empty): box w·h.
         image_ids: ``N`` the format's own image ids (COCO's ``image_id``), None per row (or empty).
-        ignored: ``"file: reason"`` for annotations deliberately left out (COCO crowd regions).
+        ignored: ``"annotation: reason"`` for annotations deliberately left out (COCO crowd
+            regions).
+        unread: ``(path, why)`` for other tables of the same labels that were not read (a
+            DeepLabCut ``.csv`` beside the ``.h5`` read, or an unreadable ``.h5`` whose ``.csv``
+            was read instead).
         animals: names of the animals whose keypoints sit side by side in each row (DeepLabCut
             multi-animal individuals), or None when a row is one instance.
         nodes: one animal's keypoint names when ``animals`` is set (``names`` starts with
@@ -57,7 +61,7 @@ class Stills:
     names: list[str]
     skeleton: list[tuple[int, int]]
     ids: list[int | None] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
     boxes: list[np.ndarray | None] = field(default_factory=list)
     visibility: list[np.ndarray | None] = field(default_factory=list)
     areas: list[float | None] = field(default_factory=list)
@@ -65,6 +69,7 @@ class Stills:
     ignored: list[str] = field(default_factory=list)
     animals: list[str] | None = None
     nodes: list[str] | None = None
+    unread: list[tuple[Path, str]] = field(default_factory=list)
 
     def row(self, key: str, i: int):
         """Row ``i`` of the optional per-row list ``key`` (None where the list is empty)."""
@@ -86,6 +91,11 @@ class TrackLabels:
         animals: with several animals, their names in keypoint order (SLEAP track names, or
             ``animal<i>`` for untracked instances); None for one animal.
         nodes: one animal's keypoint names (the skeleton's nodes).
+        predicted: sorted indices of frames labelled only by predicted instances (their
+            keypoints are in ``keypoints`` too; a reader drops them unless they count as labels).
+        scores: ``(T, K)`` float32 point scores of the predicted frames, NaN elsewhere.
+        mean_score: the mean score of the predicted instances used, or None.
+        untracked: the animals are SLEAP instances without tracks (``animal<i>``).
     """
 
     label_file: Path
@@ -96,6 +106,10 @@ class TrackLabels:
     skeleton: list[tuple[int, int]]
     animals: list[str] | None = None
     nodes: list[str] = field(default_factory=list)
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scores: np.ndarray | None = None
+    mean_score: float | None = None
+    untracked: bool = False
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -119,12 +133,14 @@ def _slp_video_name(video) -> str:
 
 
 def read_slp(path: Path) -> list[TrackLabels]:
-    """User-labelled keypoints of a SLEAP ``.slp`` file, one :class:`TrackLabels` per video.
+    """Keypoints of a SLEAP ``.slp`` file, one :class:`TrackLabels` per video with labels.
 
-    Only frames with user (human) instances count as labelled; predicted instances in other
-    frames are ignored. Several animals are laid side by side into ``tracks × nodes`` keypoints
-    named ``<track>_<node>`` (``animal<i>_<node>`` for untracked instances), with the animals'
-    names in ``animals`` so a reader can split a frame per animal again.
+    Frames with user (human) instances are ``frames``; frames with only predicted instances
+    (``sleap-track`` output) are ``predicted``, their point scores in ``scores`` and the mean
+    instance score in ``mean_score``; where a frame has both, the user instances win. Several
+    animals are laid side by side into ``tracks × nodes`` keypoints named ``<track>_<node>``
+    (``animal<i>_<node>`` for untracked instances), with the animals' names in ``animals`` so a
+    reader can split a frame per animal again.
 
     Args:
         path: the ``.slp`` file.
@@ -133,48 +149,55 @@ def read_slp(path: Path) -> list[TrackLabels]:
 
     try:
         labels = sio.load_slp(str(path), open_videos=False)
+        if not labels.skeletons:
+            raise DataError(f"{path}: the SLEAP file has no skeleton")
+        return [t for v in labels.videos if (t := _slp_video(path, labels, v)) is not None]
+    except DataError:
+        raise
     except Exception as exc:  # sleap_io raises h5py/KeyError/ValueError on foreign or broken files
+        why = " ".join(str(exc).split())[:200]
         raise DataError(
-            f"{path}: cannot read this SLEAP file ({type(exc).__name__}: {exc})"
+            f"{path}: cannot read this SLEAP file ({type(exc).__name__}: {why})"
         ) from None
-    if not labels.skeletons:
-        raise DataError(f"{path}: the SLEAP file has no skeleton")
+
+
+def _slp_video(path: Path, labels, video) -> TrackLabels | None:
+    """:func:`read_slp`'s labels of one video, or None when it has no labelled frame."""
     skel = labels.skeletons[-1]
     nodes, edges = list(skel.node_names), [tuple(e) for e in skel.edge_inds]
-    out: list[TrackLabels] = []
-    for video in labels.videos:
-        frames = sorted(
-            {
-                lf.frame_idx
-                for lf in labels.labeled_frames
-                if lf.video is video and lf.has_user_instances
-            }
-        )
-        if not frames:
-            continue
-        arr = labels.numpy(video=video, user_instances=True)
-        tracks = [t.name for t in labels.tracks]
-        if arr.shape[1] == 0:  # several animals without tracks
-            arr = labels.numpy(video=video, untracked=True, user_instances=True)
-            tracks = [f"animal{i}" for i in range(arr.shape[1])]
-        mask = np.zeros(len(arr), bool)
-        mask[frames] = True
-        arr[~mask] = np.nan
-        n_animals, n_nodes = arr.shape[1], len(nodes)
-        if n_animals == 1:
-            names = list(nodes)
-        else:
-            names = [f"{t}_{n}" for t in tracks[:n_animals] for n in nodes]
-        skeleton = [(a * n_nodes + i, a * n_nodes + j) for a in range(n_animals) for i, j in edges]
-        kp = arr.reshape(len(arr), n_animals * n_nodes, 2).astype(np.float32)
-        animals = None if n_animals == 1 else list(tracks[:n_animals])
-        out.append(
-            TrackLabels(
-                path, _slp_video_name(video), kp, np.asarray(frames), names, skeleton,
-                animals, list(nodes),
-            )
-        )  # fmt: skip
-    return out
+    mine = [lf for lf in labels.labeled_frames if lf.video is video]
+    user = sorted({lf.frame_idx for lf in mine if lf.has_user_instances})
+    pred = sorted({lf.frame_idx for lf in mine if lf.has_predicted_instances} - set(user))
+    if not user and not pred:
+        return None
+    scores = [i.score for lf in mine if lf.frame_idx in set(pred) for i in lf.predicted_instances]
+    tracks, untracked = [t.name for t in labels.tracks], False
+    arr = labels.numpy(video=video, user_instances=True, return_confidence=True)
+    if arr.shape[1] == 0:  # several animals without tracks
+        untracked = True
+        arr = labels.numpy(video=video, untracked=True, user_instances=True, return_confidence=True)
+        tracks = [f"animal{i}" for i in range(arr.shape[1])]
+    arr = np.asarray(arr, np.float64)
+    keep = np.zeros(len(arr), bool)
+    keep[user + pred] = True
+    arr[~keep] = np.nan
+    conf = arr[..., 2].copy()
+    conf[user] = np.nan  # user points carry no score
+    xy = arr[..., :2]
+    xy[~np.isfinite(xy).all(-1)] = np.nan
+    n_animals, n_nodes = arr.shape[1], len(nodes)
+    names = (
+        list(nodes) if n_animals == 1 else [f"{t}_{n}" for t in tracks[:n_animals] for n in nodes]
+    )
+    skeleton = [(a * n_nodes + i, a * n_nodes + j) for a in range(n_animals) for i, j in edges]
+    return TrackLabels(
+        path, _slp_video_name(video), xy.reshape(len(arr), n_animals * n_nodes, 2).astype(np.float32),
+        np.asarray(user, np.int64), names, skeleton,
+        None if n_animals == 1 else list(tracks[:n_animals]), list(nodes),
+        predicted=np.asarray(pred, np.int64), scores=conf.reshape(len(arr), -1).astype(np.float32),
+        mean_score=float(np.mean(scores)) if scores and np.isfinite(scores).all() else None,
+        untracked=untracked,
+    )  # fmt: skip
 
 
 def _coco_image(path: Path, file_name: str) -> Path | None:
@@ -243,7 +266,7 @@ def read_coco(path: Path) -> Stills:
             ) from None
         if ann.get("iscrowd", 0):
             st.ignored.append(
-                f"{path.name}: annotation {ann.get('id')} (image_id {ann.get('image_id')}) is a "
+                f"annotation {ann.get('id')} (image_id {ann.get('image_id')}) is a "
                 "crowd region (iscrowd=1): COCO's evaluation ignores crowd regions"
             )
             continue
@@ -256,7 +279,9 @@ def read_coco(path: Path) -> Stills:
             )
         file = _coco_image(path, image["file_name"])
         if file is None:
-            st.skipped.append(f"{path.name}: image {image['file_name']} not found")
+            st.skipped.append(
+                (path.parent / str(image["file_name"]), f"listed in {path.name} but not found")
+            )
             continue
         size = (
             (int(image["width"]), int(image["height"]))

@@ -55,8 +55,8 @@ def test_corrupt_video_is_skipped_and_reported(pen_copy, caplog):
     )
     with caplog.at_level(logging.WARNING):
         data = build(pen_copy)
-    [skipped] = data.notes["skipped"]
-    assert skipped.startswith("bad.mp4: cannot decode this video")
+    [(rel, error)] = data.notes["files"]["skipped"].items()
+    assert rel == "bad.mp4" and error.startswith("cannot decode this video")
     assert "bad.mp4" in caplog.text
     assert [v.name for v in data.videos("train")] == ["pen"] and "discovery2d" in data.tasks
 
@@ -135,9 +135,11 @@ def test_phases_attach_with_a_shared_vocabulary(tmp_path, write_video):
     vocab = {"drop": 0, "grasp": 1, "lift": 2, "reach": 3}
     assert a.vocab == b.vocab == vocab
     assert a.labels.tolist() == [3, 3, 1, 2, -1, -1] and b.labels.tolist() == [1, -1, -1, -1, 0]
-    assert c.labels is None and data.notes["skipped"] == [
-        "c.csv: a DeepLabCut table, not a per-frame label table"
-    ]
+    files = data.notes["files"]
+    assert c.labels is None and files["ignored"] == {
+        "c.csv": "a DeepLabCut table, not a per-frame label table"
+    }
+    assert files["used"]["b.csv"] == {"labels": "phases", "frames": 2}
     assert {"a.phases.csv", "b.csv"} <= set(data.notes["label_files"])
 
 
@@ -160,9 +162,9 @@ def test_slp_matched_by_stem_and_unmatched_slp_reported(pen_copy):
     )  # stored video name no longer exists: match by stem
     data = build(pen_copy)
     assert [v.name for v in data.videos("test")] == ["renamed"]
-    assert data.notes["skipped"] == [
-        "other.slp: its video pen.mp4 is not in the folder (or is unreadable)"
-    ]
+    assert data.notes["files"]["skipped"] == {
+        "other.slp": "its video pen.mp4 is not in the folder (or is unreadable)"
+    }
 
 
 def test_label_sources_must_agree_on_keypoints(pen_copy, write_image):
@@ -384,7 +386,7 @@ def test_coco_stills_keep_boxes_visibility_areas_image_ids_and_list_crowds(tmp_p
     [f] = data.labeled_instances("train")
     assert (f.source, f.instance, f.image_id, f.area) == ("images/a.jpg", "7", 42, 80.5)
     assert f.bbox().tolist() == [0, 1, 10, 12] and f.visible().tolist() == [2, 1]
-    assert data.notes["ignored"] == [
-        "person_keypoints_a.json: annotation 8 (image_id 42) is a crowd region (iscrowd=1): "
+    assert data.notes["files"]["used"]["person_keypoints_a.json"]["ignored_annotations"] == [
+        "annotation 8 (image_id 42) is a crowd region (iscrowd=1): "
         "COCO's evaluation ignores crowd regions"
     ]

@@ -141,7 +141,9 @@ def test_dlc_missing_image_is_reported(tmp_path, write_image):
     dlc_frame(STRING_INDEX).to_csv(folder / "CollectedData_me.csv")
     [st] = dlc.read_dlc_project(tmp_path)
     assert len(st.images) == 2 and len(st.keypoints) == 2
-    assert st.skipped == ["CollectedData_me.csv: image labeled-data/v1/img1.png not found"]
+    assert [(p.name, why) for p, why in st.skipped] == [
+        ("img1.png", "listed in CollectedData_me.csv but not found")
+    ]
     np.testing.assert_array_equal(st.keypoints[1], VALUES[2].reshape(2, 2))
 
 
@@ -257,7 +259,7 @@ def test_coco_keypoints(tmp_path, write_image, image_dir):
     np.testing.assert_array_equal(st.boxes[1], [0.5, 1.5, 6.0, 5.5])
     assert st.boxes[0] is None and st.areas == [None, 20.25, None] and st.image_ids == [1, 2, 2]
     assert st.ignored == [
-        "person_keypoints_x.json: annotation 14 (image_id 1) is a crowd region (iscrowd=1): "
+        "annotation 14 (image_id 1) is a crowd region (iscrowd=1): "
         "COCO's evaluation ignores crowd regions"
     ]
 
@@ -277,7 +279,9 @@ def test_coco_missing_image_is_reported(tmp_path, write_image):
     path = tmp_path / "person_keypoints.json"
     path.write_text(json.dumps(coco_doc()))
     st = lab.read_coco(path)
-    assert st.ids == [10] and st.skipped == ["person_keypoints.json: image b.jpg not found"] * 2
+    assert st.ids == [10] and [(p.name, why) for p, why in st.skipped] == [
+        ("b.jpg", "listed in person_keypoints.json but not found")
+    ] * 2
 
 
 @pytest.mark.parametrize(
@@ -378,8 +382,13 @@ def test_slp_multi_animal_flattened(tmp_path):
         (0, 1),
         (2, 3),
     ]
-    np.testing.assert_array_equal(tl.keypoints, truth.reshape(4, 4, 2))
+    np.testing.assert_array_equal(tl.keypoints[[0, 1, 3]], truth.reshape(4, 4, 2)[[0, 1, 3]])
     assert (tl.animals, tl.nodes) == (["female", "male"], ["head", "tail"])
+    # frame 2 holds only a predicted female: kept apart, with its scores
+    assert tl.predicted.tolist() == [2] and tl.mean_score == 1.0
+    np.testing.assert_array_equal(tl.keypoints[2, :2], np.arange(16, 20).reshape(2, 2))
+    assert np.isnan(tl.keypoints[2, 2:]).all() and tl.scores[2, :2].tolist() == [1.0, 1.0]
+    assert np.isnan(tl.scores[[0, 1, 3]]).all()
 
 
 def test_slp_untracked_animals_are_numbered(tmp_path):

@@ -74,10 +74,15 @@ def test_sleap_flies13_clip(shared_data):
     assert data.tasks == ("discovery2d", "pose2d", "propagation")
     assert data.keypoint_names == [f"{t}_{n}" for t in ("female", "male") for n in FLY_NODES]
     assert (0, 11) in data.skeleton and (13, 24) in data.skeleton and len(data.skeleton) == 24
-    assert data.notes["ignored"] == [
-        "clip.predictions.slp: SLEAP model predictions, not labels",
-        "SOURCE.md: not read (not a video or a label file this dataset reads)",
-    ]
+    assert data.notes["files"]["ignored"] == {
+        "SOURCE.md": "not read (not a video or a label file this dataset reads)",
+        "clip.predictions.slp": "SLEAP model predictions; count them as labels with "
+        "--set data.use_predictions=true",
+    }
+    assert data.notes["files"]["used"]["clip.slp"] == {"labels": "user", "frames": 1500}
+    assert data.notes["files"]["used"]["clip.mp4"] == {
+        "size": [1024, 1024], "frames_header": 1500, "frames_usable": 1500
+    }
     [train], [test] = data.videos("train"), data.videos("test")
     assert train.reader.num_frames == 1500 and (train.frame_range, test.frame_range) == (
         range(0, 1200),
@@ -155,9 +160,9 @@ def test_coco_person_mini_keeps_cocos_boxes_areas_visibility_and_image_ids(share
     anns = {str(a["id"]): a for a in doc["annotations"]}
     data = build(root)
     # no crowd annotation in this sample; the folder's SOURCE.md is listed as not read
-    assert data.notes["ignored"] == [
-        "SOURCE.md: not read (not a video or a label file this dataset reads)"
-    ]
+    assert data.notes["files"]["ignored"] == {
+        "SOURCE.md": "not read (not a video or a label file this dataset reads)"
+    }
     train, test = data.labeled_instances("train"), data.labeled_instances("test")
     assert (len(train), len(test)) == (7, 5)  # 14 persons, 2 without keypoints
     for f in train + test:

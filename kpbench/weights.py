@@ -89,19 +89,17 @@ def load_state_dict(path: str | Path) -> dict:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # weights_only refused a global (e.g. os.system)
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if not found:  # a damaged or foreign file, not a refused global
+            raise ConfigError(_unreadable(path, exc)) from None
         raise ConfigError(
-            f"weight file {str(path)!r} refused: it pickles Python objects beyond tensors"
-            + (f" ({found.group(1)})" if found else "")
-            + ", which torch.load(weights_only=True) does not run; use a state dict saved by "
+            f"weight file {str(path)!r} refused: it pickles Python objects beyond tensors "
+            f"({found.group(1)}), which torch.load(weights_only=True) does not run; use a state dict saved by "
             "torch.save(model.state_dict()) from a source you trust"
         ) from None
     except Exception as exc:  # truncated file, not a torch file at all
-        raise ConfigError(
-            f"weight file {str(path)!r} could not be read as a torch state dict "
-            f"({type(exc).__name__}); replace it with a file saved by torch.save(model.state_dict())"
-        ) from None
+        raise ConfigError(_unreadable(path, exc)) from None
     if isinstance(state, dict):
         for wrapper in ("state_dict", "model"):
             if isinstance(state.get(wrapper), dict):
@@ -117,3 +115,10 @@ def load_state_dict(path: str | Path) -> dict:
             f"save one with torch.save(model.state_dict(), path)"
         )
     return state
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    return (
+        f"weight file {str(path)!r} could not be read as a torch state dict "
+        f"({type(exc).__name__}); replace it with a file saved by torch.save(model.state_dict())"
+    )

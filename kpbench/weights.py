@@ -90,7 +90,7 @@ def load_state_dict(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"(?i)unsupported(?: global:)? GLOBAL ([\w.]+)", str(exc))
         if not found:  # a damaged or foreign file, not a refused global
             raise ConfigError(_unreadable(path, exc)) from None
         raise ConfigError(

@@ -178,7 +178,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     from kpbench.context import Context
     from kpbench.evaluation import evaluate, task_options
     from kpbench.presets import layer_and_settings
-    from kpbench.tracking import Tracker, flatten
+    from kpbench.tracking import Tracker, run_params
 
     registry = registry or get_registry()
     task = pick_task(registry, opts.method, opts.dataset, opts.task)
@@ -227,6 +227,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         enabled=opts.mlflow and rank == 0,  # one MLflow run and one record, from rank 0
         tracking_uri=opts.tracking_uri,
         experiment=opts.experiment or opts.dataset,
+        results_dir=opts.results_dir,
     )
     tags = {
         "method": opts.method,
@@ -238,9 +239,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         "seed": str(opts.seed),
         "evaluation_inputs": evalset.hash,
     }
-    params = {**config, **{f"data.{k}": v for k, v in data_options.items()}}
-    params.update({f"task.{k}": v for k, v in options.items()})
-    tracker.start(run_name=run_id, params=flatten(params), tags=tags)
+    tracker.start(run_name=run_id, params=run_params(config, data_options, options), tags=tags)
     ctx = Context(config, device, opts.seed, run_dir, bool(opts.resume), tracker, opts.progress)
 
     record: dict[str, Any] = {
@@ -315,21 +314,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         record["notes"]["metrics_unavailable"] = unavailable
         log.warning("run %s finished without metrics: %s", run_id, unavailable)
 
-    if record["status"] == "finished":
-        tracker.log_metrics({k: v["value"] for k, v in record["metrics"].items()})
-        tracker.log_metrics(
-            {
-                f"baseline/{b}/{k}": v
-                for b, values in record["baselines"].items()
-                for k, v in values.items()
-            }
-        )
-        tracker.log_metrics(
-            {f"timing/{k}": v["value"] for k, v in record["timing"].items() if isinstance(v, dict)}
-        )
-    if any(run_dir.iterdir()):
-        tracker.log_artifacts(run_dir)
-    tracker.log_dict(record, "record.json")
+    tracker.log_outcome(record, run_dir)
     tracker.finish("FINISHED" if record["status"] == "finished" else "FAILED")
     record["tracking"] = tracker.info()
     if rank == 0:

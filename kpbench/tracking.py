@@ -6,7 +6,17 @@ own calls so an unreachable server fails within seconds instead of MLflow's defa
 and on the first error warns once and turns itself off.
 
 Where runs go: ``tracking_uri`` when given, else ``$MLFLOW_TRACKING_URI``, else MLflow's
-default, the SQLite store ``./mlflow.db`` (artifacts in ``./mlruns``).
+default, the SQLite store ``./mlflow.db`` (artifacts in ``./mlruns``). A plain path is a
+file store (``file:`` URI, made absolute), or a SQLite store when it ends in ``.db``.
+
+The store is made ready once, before any run logs to it (:func:`prepare_store`): a fresh SQLite
+store is created and migrated, and the experiment created, under an inter-process file lock
+beside the database, so runs started at once into one store never race MLflow's schema
+migration (which loses runs and can leave the store unreadable).
+
+Every MLflow run carries the tag ``kpbench.run_id`` (the record's run id) and, once every
+call succeeded, ``kpbench.complete``; the record's ``tracking.synced`` says whether the run
+reached the tracker. ``kpbench sync`` (:mod:`kpbench.sync`) uploads the records that did not.
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ HTTP_ENV = {
 }
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value (characters)
 _BATCH = 100  # MLflow's limit on params (and tags) per log_batch call
+RUN_ID_TAG = "kpbench.run_id"  # the kpbench run id, on every MLflow run kpbench creates
+COMPLETE_TAG = "kpbench.complete"  # "true" once params, metrics and artifacts all landed
+LOCK_TIMEOUT_S = 600  # how long a run waits for another process preparing the same store
+_DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy stores other than SQLite
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -47,6 +61,141 @@ def flatten(d: dict, prefix: str = "") -> dict:
 def mlflow_key(name: str) -> str:
     """``name`` with characters MLflow refuses in param and metric keys replaced by ``_``."""
     return re.sub(r"[^/\w.\- ]", "_", str(name))[:250]
+
+
+def run_params(config: dict, data_options: dict, task_options: dict) -> dict:
+    """The flat params of a run: its config, ``data.<option>`` and ``task.<option>``."""
+    params = {**config, **{f"data.{k}": v for k, v in data_options.items()}}
+    params.update({f"task.{k}": v for k, v in task_options.items()})
+    return flatten(params)
+
+
+def resolve_uri(tracking_uri: str | None) -> str:
+    """The tracking URI a run logs to, with local paths made absolute.
+
+    None → ``$MLFLOW_TRACKING_URI`` or MLflow's default (``sqlite:///<cwd>/mlflow.db``);
+    ``sqlite:///rel.db`` → ``sqlite:////abs/rel.db``; ``file:rel`` or a plain path →
+    ``file:///abs/path`` (a plain path ending in ``.db`` → a SQLite store there); any other
+    URI (``http(s)://``, ``postgresql://``, ...) as given.
+    """
+    if tracking_uri is None:
+        import mlflow
+
+        tracking_uri = mlflow.get_tracking_uri()
+    uri = str(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        path, sep, query = uri[len("sqlite:///") :].partition("?")
+        return f"sqlite:///{Path(path).resolve()}{sep}{query}"
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path)).resolve().as_uri()
+    if "://" not in uri:  # a plain path
+        path = Path(uri).expanduser().resolve()
+        return f"sqlite:///{path}" if path.suffix == ".db" else path.as_uri()
+    return uri
+
+
+def _lock_file(uri: str) -> Path | None:
+    """Where to lock while preparing the store at ``uri``: beside a SQLite file, in the temp
+    folder for other databases (one lock per URI on this machine), none for servers and
+    file stores (a server migrates its own store)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :].partition("?")[0] + ".lock")
+    if uri.split(":", 1)[0].split("+", 1)[0] in _DATABASES:
+        import hashlib
+        import tempfile
+
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"kpbench-mlflow-{digest}.lock"
+    return None
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The id of the experiment ``name``, created when missing (another process creating it
+    at the same moment is fine); a deleted experiment is an error naming the fix."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # another run created it meanwhile
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage != "active":
+        raise RuntimeError(f"experiment {name!r} is deleted; restore it or pick another name")
+    return exp.experiment_id
+
+
+def prepare_store(tracking_uri: str | None, experiment: str) -> str:
+    """Make the store at ``tracking_uri`` ready for runs and create ``experiment`` in it, once.
+
+    Call it before starting runs that log to one store at the same time (``Tracker.start``
+    calls it too). For a SQLite store (MLflow's default ``./mlflow.db`` included) and other
+    databases it holds an inter-process :class:`filelock.FileLock` (``<db>.lock`` beside a
+    SQLite file) while MLflow creates and migrates the schema and the experiment is created,
+    so concurrent first uses never race the migration. Servers (``http(s)://``) and file
+    stores only get the experiment.
+
+    Args:
+        tracking_uri: MLflow tracking URI; None uses ``$MLFLOW_TRACKING_URI`` or ``./mlflow.db``.
+        experiment: MLflow experiment name.
+
+    Returns:
+        The resolved URI (see :func:`resolve_uri`); pass it on to the runs.
+
+    Raises:
+        KpbenchError: the store could not be opened, migrated or written; the lock was not
+            free within :data:`LOCK_TIMEOUT_S`.
+    """
+    from filelock import FileLock, Timeout
+
+    from kpbench.errors import KpbenchError
+
+    uri = resolve_uri(tracking_uri)
+    if uri.startswith("file:") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in (
+        "true",
+        "1",
+    ):
+        raise KpbenchError(
+            f"MLflow store {uri}: MLflow 3 refuses file stores unless MLFLOW_ALLOW_FILE_STORE=true; "
+            "set it, or log to a SQLite store instead (--tracking-uri <folder>/mlflow.db)"
+        )
+    lock_file = _lock_file(uri)
+    try:
+        with http_env():
+            if lock_file is None:
+                _open_store(uri, experiment)
+                return uri
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(lock_file, timeout=LOCK_TIMEOUT_S):
+                _open_store(uri, experiment)
+    except Timeout:
+        raise KpbenchError(
+            f"MLflow store {uri}: {lock_file} stayed locked for {LOCK_TIMEOUT_S} s; if no "
+            "other kpbench process is preparing this store, delete the lock file"
+        ) from None
+    except KpbenchError:
+        raise
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise KpbenchError(
+            f"MLflow store {uri} could not be prepared ({type(exc).__name__}: {first_line}); "
+            "check the URI, or run with --no-mlflow"
+        ) from None
+    return uri
+
+
+def _open_store(uri: str, experiment: str) -> None:
+    """Open the store (MLflow creates and migrates a fresh SQL schema here) and create the
+    experiment."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments(max_results=1)
+    experiment_id(client, experiment)
 
 
 @contextmanager
@@ -68,20 +217,31 @@ class Tracker:
         enabled: False (``--no-mlflow``) makes every call a no-op.
         tracking_uri: MLflow tracking URI; None uses ``$MLFLOW_TRACKING_URI`` or ``./mlflow.db``.
         experiment: MLflow experiment name (created when missing).
+        results_dir: the run's results folder, named in the warning on the first error (how
+            to upload the record later); None for a plain warning.
+        warn: False stays silent on errors (the caller reports :attr:`error` itself).
 
     Attributes:
         active: True between a successful :meth:`start` and :meth:`finish` or the first error.
         error: the first error's one-line message, or None.
         run_id: MLflow run id once started.
+        synced: True once :meth:`finish` ended a run whose every call succeeded.
     """
 
     def __init__(
-        self, enabled: bool = True, tracking_uri: str | None = None, experiment: str = "default"
+        self,
+        enabled: bool = True,
+        tracking_uri: str | None = None,
+        experiment: str = "default",
+        results_dir: Path | None = None,
+        warn: bool = True,
     ):
         self.enabled, self.tracking_uri, self.experiment = enabled, tracking_uri, experiment
-        self.active = False
+        self.results_dir, self.warn = results_dir, warn
+        self.active = self.synced = False
         self.error: str | None = None
         self.run_id: str | None = None
+        self.tags: dict = {}
         self._client: Any = None
 
     def _guard(self, what: str, call: Callable[[], Any]) -> None:
@@ -93,19 +253,32 @@ class Tracker:
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             self.error = f"{what} failed: {type(exc).__name__}: {first_line}"
             self.active = False
+            if not self.warn:
+                return
+            later = (
+                f"; upload it later with `kpbench sync {self.results_dir}`"
+                if self.results_dir is not None
+                else ""
+            )
             log.warning(
-                "MLflow tracking is off for this run (%s); the JSON record is unaffected",
+                "MLflow unreachable or failing at %s (%s); tracking is off for this run, "
+                "the JSON record is kept%s",
+                self.tracking_uri,
                 self.error,
+                later,
             )
 
     def start(self, run_name: str, params: dict, tags: dict) -> None:
-        """Create (or reuse) the experiment, start a run, log ``params`` and ``tags``.
+        """Prepare the store (:func:`prepare_store`), start a run, log ``params`` and ``tags``.
 
         Args:
-            run_name: shown in the MLflow UI (kpbench uses the run id).
+            run_name: the kpbench run id: the run's name in the MLflow UI and its
+                :data:`RUN_ID_TAG` tag.
             params: flat ``key -> value``; values are stringified and cut to 6000 characters.
-            tags: ``key -> value`` strings.
+            tags: ``key -> value`` strings (kept for the record's ``tracking.tags`` even when
+                tracking is off, so ``kpbench sync`` can log them later).
         """
+        self.tags = {str(k): str(v) for k, v in tags.items()}
         if not self.enabled or self.active or self.error:
             return
 
@@ -113,36 +286,23 @@ class Tracker:
             from mlflow import MlflowClient
             from mlflow.entities import Param, RunTag
 
+            self.tracking_uri = resolve_uri(self.tracking_uri)
+            prepare_store(self.tracking_uri, self.experiment)
             client = MlflowClient(tracking_uri=self.tracking_uri)
-            self.tracking_uri = client.tracking_uri
-            run = client.create_run(self._experiment_id(client), run_name=run_name)
+            run = client.create_run(
+                experiment_id(client, self.experiment),
+                run_name=run_name,
+                tags={RUN_ID_TAG: run_name},
+            )
             self._client, self.run_id, self.active = client, run.info.run_id, True
             items = [Param(mlflow_key(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
-            labels = [RunTag(mlflow_key(k), str(v)) for k, v in tags.items()]
+            labels = [RunTag(mlflow_key(k), v) for k, v in self.tags.items()]
             for i in range(0, max(len(items), len(labels)), _BATCH):
                 client.log_batch(
                     self.run_id, params=items[i : i + _BATCH], tags=labels[i : i + _BATCH]
                 )
 
         self._guard("start", start)
-
-    def _experiment_id(self, client: Any) -> str:
-        """The id of the experiment named ``self.experiment``, created when missing."""
-        from mlflow.exceptions import MlflowException
-
-        exp = client.get_experiment_by_name(self.experiment)
-        if exp is None:
-            try:
-                return client.create_experiment(self.experiment)
-            except MlflowException:  # another run created it meanwhile
-                exp = client.get_experiment_by_name(self.experiment)
-                if exp is None:
-                    raise
-        if exp.lifecycle_stage != "active":
-            raise RuntimeError(
-                f"experiment {self.experiment!r} is deleted; restore it or pick another name"
-            )
-        return exp.experiment_id
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log numeric values (None skipped) at ``step`` (e.g. the epoch; None → 0)."""
@@ -186,20 +346,55 @@ class Tracker:
                 lambda: self._client.log_artifacts(self.run_id, str(folder), artifact_path),
             )
 
+    def log_outcome(self, record: dict, run_dir: Path) -> None:
+        """Log what a run ends with: for a finished run its metrics, baselines
+        (``baseline/<name>/<metric>``) and timings (``timing/<name>``); the files in
+        ``run_dir`` (its artifact folder) when there are any; the record as ``record.json``."""
+        if record.get("status") == "finished":
+            self.log_metrics({k: v["value"] for k, v in record["metrics"].items()})
+            self.log_metrics(
+                {
+                    f"baseline/{b}/{k}": v
+                    for b, values in (record.get("baselines") or {}).items()
+                    for k, v in values.items()
+                }
+            )
+            self.log_metrics(
+                {
+                    f"timing/{k}": v["value"]
+                    for k, v in (record.get("timing") or {}).items()
+                    if isinstance(v, dict)
+                }
+            )
+        if Path(run_dir).is_dir() and any(Path(run_dir).iterdir()):
+            self.log_artifacts(run_dir)
+        self.log_dict(record, "record.json")
+
     def finish(self, status: str = "FINISHED") -> None:
-        """End the run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+        """Mark the run complete (:data:`COMPLETE_TAG`) and end it with ``status``
+        (``FINISHED``, ``FAILED`` or ``KILLED``); :attr:`synced` becomes True."""
         if not self.active:
             return
-        self._guard("finish", lambda: self._client.set_terminated(self.run_id, status))
+
+        def finish() -> None:
+            self._client.set_tag(self.run_id, COMPLETE_TAG, "true")
+            self._client.set_terminated(self.run_id, status)
+            self.synced = True
+
+        self._guard("finish", finish)
         self.active = False
 
     def info(self) -> dict:
         """What the record keeps about tracking: ``enabled``, ``tracking_uri``, ``experiment``,
-        ``run_id`` and ``error`` (None when all went well)."""
+        ``run_id``, ``error`` (None when all went well), ``synced`` (the run reached the
+        tracker whole; False also when tracking was off) and ``tags`` (those given to
+        :meth:`start`)."""
         return {
             "enabled": self.enabled,
             "tracking_uri": self.tracking_uri if self.enabled else None,
             "experiment": self.experiment,
             "run_id": self.run_id,
             "error": self.error,
+            "synced": self.synced,
+            "tags": dict(self.tags),
         }

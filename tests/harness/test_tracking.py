@@ -9,7 +9,19 @@ import socket
 
 import pytest
 
-from kpbench.tracking import HTTP_ENV, MAX_PARAM_LENGTH, Tracker, flatten, http_env, mlflow_key
+from kpbench.errors import KpbenchError
+from kpbench.tracking import (
+    COMPLETE_TAG,
+    HTTP_ENV,
+    MAX_PARAM_LENGTH,
+    RUN_ID_TAG,
+    Tracker,
+    flatten,
+    http_env,
+    mlflow_key,
+    prepare_store,
+    resolve_uri,
+)
 
 
 def kpbench_warnings(caplog) -> list[str]:
@@ -76,6 +88,7 @@ def test_sqlite_store_gets_params_metrics_tags_and_artifacts(mlflow_uri, tmp_pat
     assert run.data.params["pck_0.1"] == "True"
     assert len(run.data.params["long"]) == MAX_PARAM_LENGTH
     assert run.data.tags["method"] == "bkind" and run.data.tags["seed"] == "0"
+    assert run.data.tags[RUN_ID_TAG] == "20260101-run" and run.data.tags[COMPLETE_TAG] == "true"
     assert run.data.metrics == {"train/loss": 0.5, "regression_error": 3.2}
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5)]
@@ -89,6 +102,8 @@ def test_sqlite_store_gets_params_metrics_tags_and_artifacts(mlflow_uri, tmp_pat
         "experiment": "calms21",
         "run_id": run.info.run_id,
         "error": None,
+        "synced": True,
+        "tags": {"method": "bkind", "seed": "0"},
     }
 
     again = Tracker(tracking_uri=mlflow_uri, experiment="calms21")
@@ -162,6 +177,7 @@ def test_error_mid_run_turns_tracking_off_once(mlflow_uri, caplog, monkeypatch):
     assert not tracker.active
     assert tracker.error == "log_metrics failed: RuntimeError: database is locked"
     assert len(kpbench_warnings(caplog)) == 1 and tracker.error in kpbench_warnings(caplog)[0]
+    assert tracker.info()["synced"] is False and tracker.info()["run_id"] == tracker.run_id
 
 
 def test_unreachable_server_fails_fast_and_quietly(tmp_path, monkeypatch, caplog):
@@ -174,7 +190,8 @@ def test_unreachable_server_fails_fast_and_quietly(tmp_path, monkeypatch, caplog
     tracker = Tracker(tracking_uri=f"http://127.0.0.1:{port}", experiment="e")
     tracker.start("r", {"a": 1}, {"t": "v"})
     assert not tracker.active and tracker.run_id is None
-    assert tracker.error.startswith("start failed: MlflowException")
+    assert tracker.error.startswith("start failed: KpbenchError: MLflow store http://127.0.0.1:")
+    assert "MlflowException" in tracker.error
     tracker.log_metrics({"loss": 1.0}, step=0)
     tracker.log_dict({"a": 1}, "record.json")
     tracker.log_artifact(tmp_path / "nothing.txt")
@@ -183,6 +200,7 @@ def test_unreachable_server_fails_fast_and_quietly(tmp_path, monkeypatch, caplog
     assert len(kpbench_warnings(caplog)) == 1
     info = tracker.info()
     assert info["error"] == tracker.error and info["run_id"] is None and info["enabled"] is True
+    assert info["synced"] is False and info["tags"] == {"t": "v"}
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -201,6 +219,8 @@ def test_disabled_tracker_does_nothing(tmp_path, monkeypatch, caplog):
         "experiment": "calms21",
         "run_id": None,
         "error": None,
+        "synced": False,
+        "tags": {},
     }
     assert list(tmp_path.iterdir()) == []
 
@@ -213,3 +233,73 @@ def test_finish_status_reaches_mlflow(mlflow_uri, status):
     tracker.start("r", {}, {})
     tracker.finish(status)
     assert MlflowClient(tracking_uri=mlflow_uri).get_run(tracker.run_id).info.status == status
+
+
+def test_first_error_names_the_sync_command(tmp_path, caplog):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = tmp_path / "results"
+    tracker = Tracker(tracking_uri=f"http://127.0.0.1:{port}", results_dir=results)
+    tracker.start("r", {}, {})
+    (warning,) = kpbench_warnings(caplog)
+    assert warning.startswith(f"MLflow unreachable or failing at http://127.0.0.1:{port} (")
+    assert f"the JSON record is kept; upload it later with `kpbench sync {results}`" in warning
+
+
+def test_resolve_uri_makes_local_stores_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_uri(None) == f"sqlite:///{tmp_path}/mlflow.db"  # MLflow's default store
+    assert (
+        resolve_uri("sqlite:///sub/m.db?timeout=20") == f"sqlite:///{tmp_path}/sub/m.db?timeout=20"
+    )
+    assert resolve_uri(f"sqlite:///{tmp_path}/m.db") == f"sqlite:///{tmp_path}/m.db"
+    assert resolve_uri("file:mlruns") == (tmp_path / "mlruns").as_uri()
+    assert resolve_uri("runs/mlruns") == (tmp_path / "runs" / "mlruns").as_uri()
+    assert resolve_uri("runs/store.db") == f"sqlite:///{tmp_path}/runs/store.db"
+    assert resolve_uri("http://host:5000") == "http://host:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracker:5000")
+    assert resolve_uri(None) == "http://tracker:5000"
+
+
+def test_prepare_store_on_a_file_store(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(KpbenchError, match="MLFLOW_ALLOW_FILE_STORE=true; set it, or log to"):
+        prepare_store("runs/mlruns", "exp")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = prepare_store("runs/mlruns", "exp")
+    assert uri == (tmp_path / "runs" / "mlruns").as_uri()
+    assert MlflowClient(uri).get_experiment_by_name("exp").lifecycle_stage == "active"
+
+
+def _prepare_at_once(barrier, uri: str) -> None:
+    barrier.wait()
+    prepare_store(uri, "race")
+
+
+def test_prepare_store_from_concurrent_processes_migrates_once(tmp_path, monkeypatch):
+    """Four processes preparing one fresh SQLite store at the same moment: all succeed, the
+    store is readable and holds one experiment (without the lock, MLflow's migration races)."""
+    import multiprocessing
+
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_prepare_at_once, args=(barrier, uri)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    client = MlflowClient(uri)
+    assert [e.name for e in client.search_experiments()].count("race") == 1
+    (exp,) = [e for e in client.search_experiments() if e.name == "race"]
+    assert client.search_runs([exp.experiment_id]) == []
+    assert (tmp_path / "fresh" / "mlflow.db.lock").exists()

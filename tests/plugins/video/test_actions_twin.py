@@ -93,6 +93,20 @@ def test_every_phase_appears_in_order():
             assert phases[0] == 0 and u[0] == 0.0  # idle start: first phase, progress 0
 
 
+def test_every_clip_has_its_own_camera():
+    """Zoom and shift are drawn per clip: the upright pen's dark pixels sit at a different
+    place in each clip's first frame (spread well beyond the old ±3 px offset)."""
+    import cv2
+
+    centres = []
+    for i in range(8):
+        frames, _, _ = render("pen_rotate", 0, i, min_frames=20, max_frames=20)
+        ys, xs = np.nonzero(cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY) < 120)
+        centres.append((xs.mean(), ys.mean()))
+    spread = np.ptp(np.array(centres), axis=0)
+    assert (spread > 8).all(), spread
+
+
 def _pixels(frames: np.ndarray) -> np.ndarray:
     """The alignment task's ``raw`` baseline features: grey, 8×8 (INTER_AREA), flattened."""
     import cv2

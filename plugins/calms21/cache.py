@@ -146,9 +146,10 @@ def parse_file(path: Path) -> tuple[list[SeqInfo], dict[str, np.ndarray]]:
     try:
         with path.open("rb") as f:
             data = json.load(f)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nesting
         raise DataError(
-            f"{path}: not valid JSON ({exc}); re-extract it from the official zip"
+            f"{path}: not valid JSON ({type(exc).__name__}: {_first_line(exc)}); "
+            "re-extract it from the official zip"
         ) from None
     if (
         not isinstance(data, dict)
@@ -190,6 +191,12 @@ def _parse_record(path: Path, group: str, seq_id: str, record, key: str):
             f"{where}: 'keypoints' has shape {kp.shape}, expected (T, 2 mice, 2 coords, 7 parts) with T >= 1"
         )
     frames = kp.shape[0]
+    if not np.isfinite(kp).all():
+        t = int(np.flatnonzero(~np.isfinite(kp).reshape(frames, -1).all(1))[0])
+        raise DataError(
+            f"{where}: 'keypoints' has NaN, inf or a value beyond float32 at frame {t}; "
+            "CalMS21 tracks every part in every frame, re-extract the file"
+        )
     if record.get("scores") is None:
         scores = np.full((frames, 2, 7), np.nan, np.float32)
     else:
@@ -198,11 +205,15 @@ def _parse_record(path: Path, group: str, seq_id: str, record, key: str):
             raise DataError(
                 f"{where}: 'scores' has shape {scores.shape}, expected ({frames}, 2, 7)"
             )
+        if np.isinf(scores).any():
+            raise DataError(f"{where}: 'scores' has inf (NaN means no score); re-extract the file")
     meta = record.get("metadata") or {}
     if not isinstance(meta, dict):
         raise DataError(f"{where}: 'metadata' must be an object, got {type(meta).__name__}")
     vocab = meta.get("vocab") or {}
-    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+    if not isinstance(vocab, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**31 for v in vocab.values()
+    ):
         raise DataError(f"{where}: metadata.vocab must map class names to integers, got {vocab!r}")
     labels = None
     if record.get("annotations") is not None:
@@ -211,7 +222,7 @@ def _parse_record(path: Path, group: str, seq_id: str, record, key: str):
             raise DataError(
                 f"{where}: 'annotations' has shape {raw.shape} but 'keypoints' has {frames} frames"
             )
-        if not np.all(np.isfinite(raw)) or not np.all(raw == np.round(raw)):
+        if not np.all(np.isfinite(raw)) or not np.all((raw == np.round(raw)) & (abs(raw) < 2**31)):
             raise DataError(f"{where}: 'annotations' must be integer class indices")
         labels = raw.astype(np.int64)
         if not vocab:
@@ -235,10 +246,27 @@ def _parse_record(path: Path, group: str, seq_id: str, record, key: str):
 
 
 def _array(where: str, name: str, value, dtype) -> np.ndarray:
+    """``value`` as a ``dtype`` array; numbers only (no text, booleans or nulls, no ragged lists)."""
     try:
-        return np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: '{name}' is not a numeric array ({exc})") from None
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"{where}: '{name}' is not a numeric array ({_first_line(exc)})") from None
+    if arr.dtype.kind in "iuf" and isinstance(value, list) and arr.size:
+        # numpy turns true/false among numbers into 1/0: look at the Python types once
+        if bool in set(map(type, np.asarray(value, dtype=object).ravel())):
+            arr = np.asarray(True)
+    if arr.dtype.kind not in "iuf":
+        what = {"b": "true/false", "U": "text", "O": "nulls, objects or too large integers"}
+        raise DataError(
+            f"{where}: '{name}' holds {what.get(arr.dtype.kind, arr.dtype.name)} where numbers "
+            "are expected; re-extract the file"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        return arr.astype(dtype)
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _read_index(path: Path) -> dict | None:

@@ -10,12 +10,13 @@ right hip, tail base. Class vocabularies are read from each record's metadata (t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, VideoItem, find_data_dir
+from kpbench.dataset import FileLedger, KeypointDataset, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
 from kpbench.tasks.behavior import BehaviorSequence
 from kpbench.video import VideoReader
@@ -98,11 +99,28 @@ class CalMS21Dataset(KeypointDataset):
         self.tasks = (*video_tasks, "behavior")
         self.notes = {
             "task": task,
-            "files": [str(p) for p in files.values()],
+            "files": self._ledger(files, cache_dir),
             "cache": str(cache_dir),
             "splits": {split: self._split_counts(split) for split in splits},
             "vocab": self._vocab_note(),
         }
+
+    def _ledger(self, files: dict[str, Path], cache_dir: Path) -> dict:
+        """Each JSON and video used (what it gave) and each other JSON/mp4 file ignored (why)."""
+        ledger = FileLedger(self.root)
+        for split, path in files.items():
+            seqs = [s for s in self._seqs if s.file.source == path]
+            ledger.used(path, split=split, sequences=len(seqs),
+                        frames=sum(s.info.frames for s in seqs))  # fmt: skip
+        for seq in self._seqs:
+            if seq.video is not None:
+                ledger.used(seq.video, split=seq.split, sequence=seq.name)
+        used = set(files.values()) | {s.video for s in self._seqs if s.video is not None}
+        for path in sorted({*self.root.rglob("*.json"), *self.root.rglob("*.mp4")}):
+            if path in used or cache_dir in path.parents:
+                continue
+            ledger.ignored(path, _why_ignored(path, self.task))
+        return ledger.as_dict()
 
     def _split_counts(self, split: str) -> dict[str, int]:
         seqs = [s for s in self._seqs if s.split == split]
@@ -205,6 +223,14 @@ def _find_json(root: Path, task: int) -> dict[str, Path]:
             f"(JSON files there: {', '.join(present) or 'none'}); {DATA_HINT}"
         )
     return found
+
+
+def _why_ignored(path: Path, task: int) -> str:
+    if path.suffix == ".mp4":
+        return "no sequence of the loaded JSON files has this video's name"
+    if re.fullmatch(r"calms21_task\d_(train|test)\.json", path.name):
+        return f"another task's file (task={task} reads calms21_task{task}_{{train,test}}.json)"
+    return "not a calms21_task<N>_{train,test}.json file (or a second copy of one)"
 
 
 def _find_video(root: Path, task: int, split: str, seq_id: str) -> Path | None:

@@ -128,8 +128,19 @@ def test_notes_count_what_was_read(twin):
     }
     assert notes["splits"]["test"]["frames"] == 40
     assert notes["vocab"] == {"attack": 0, "investigation": 1, "mount": 2, "other": 3}
-    assert [os.path.basename(f) for f in notes["files"]] == [TRAIN_JSON, "calms21_task1_test.json"]
+    used = notes["files"]["used"]
+    assert used[TRAIN_JSON] == {"split": "train", "sequences": 2, "frames": 80}
+    assert used["calms21_task1_test.json"] == {"split": "test", "sequences": 1, "frames": 40}
+    assert sum(f.endswith(".mp4") for f in used) == 3 and not notes["files"]["skipped"]
     assert notes["cache"] == str(twin / ".kpbench_cache")
+
+
+def test_other_files_are_listed_as_ignored(twin_copy):
+    (twin_copy / "calms21_task2_train.json").write_text("{}")
+    (twin_copy / "stray.mp4").write_bytes(b"")
+    ignored = build(twin_copy).notes["files"]["ignored"]
+    assert ignored["calms21_task2_train.json"].startswith("another task's file")
+    assert ignored["stray.mp4"] == "no sequence of the loaded JSON files has this video's name"
 
 
 def test_task3_vocabulary_comes_from_the_metadata(twin_copy):

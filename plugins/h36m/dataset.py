@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, find_data_dir
+from kpbench.dataset import FileLedger, KeypointDataset, find_data_dir
 from kpbench.errors import ConfigError, DataError
 
 from . import cameras as cams
@@ -55,40 +55,11 @@ def action_group(action: str) -> str:
     return action.split(" ")[0]
 
 
-def _load_dict(path: Path, key: str) -> tuple[dict, dict | None]:
-    """``(npz[key], npz['metadata'] or None)`` of a VideoPose3D npz; DataError when unreadable."""
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":  # an npz is a zip; never unpickle anything else
-            raise DataError(
-                f"h36m: {path} is not an npz (zip) file: damaged or something else; write it again"
-            )
-    try:
-        arrays = npz.load(path, [key, "metadata"])
-        if key not in arrays:
-            names = npz.files(path)
-            raise DataError(
-                f"h36m: {path} has no '{key}' array (it has {', '.join(names) or 'none'}); "
-                f"it is not a VideoPose3D file, {DATA_HINT}"
-            )
-        data, meta = (_item(arrays.get(k)) for k in (key, "metadata"))
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(
-            f"h36m: cannot read {path} ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}); "
-            "the file is damaged, write it again"
-        ) from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise DataError(
-            f"h36m: {path}: '{key}' is not a dict {{subject: {{action: ...}}}} as VideoPose3D writes it; "
-            "write it again"
-        )
-    return data, meta if isinstance(meta, dict) else None
-
-
-def _item(arr):
-    """The object a 0-d object array holds (VideoPose3D's dicts), else None."""
-    return arr.item() if arr is not None and arr.dtype == object and arr.shape == () else None
+def _is_int(value, expected: int) -> bool:
+    """``value`` is the whole number ``expected`` (an int or numpy integer, not text or bool)."""
+    return (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == expected
+    )
 
 
 def _subjects(value, default: tuple[str, ...], option: str) -> tuple[list[str], bool]:
@@ -184,8 +155,8 @@ class H36MDataset(KeypointDataset):
                 f"h36m: no 2D file {path2d.name} in {self.root} for detector={detector!r} "
                 f"(2D files there: {', '.join(present) or 'none'}); {MAKE_2D}"
             )
-        poses3d, _ = _load_dict(path3d, "positions_3d")
-        poses2d, meta = _load_dict(path2d, "positions_2d")
+        poses3d, _ = npz.load_dict(path3d, "positions_3d")
+        poses2d, meta = npz.load_dict(path2d, "positions_2d")
         layout = self._check_metadata(meta, path2d)
 
         ignored: dict[str, list] = {}
@@ -256,7 +227,7 @@ class H36MDataset(KeypointDataset):
                 f"{path3d.name} has {', '.join(poses3d) or 'no subject'}"
             )
         self.notes = {
-            "files": [str(path3d), str(path2d)],
+            "files": self._ledger(path3d, path2d, detector),
             "detector": detector,
             "layout": layout,
             "fps": FPS,
@@ -275,6 +246,19 @@ class H36MDataset(KeypointDataset):
         if ignored_options:
             self.notes["ignored_options"] = dict(ignored_options)
 
+    def _ledger(self, path3d: Path, path2d: Path, detector: str) -> dict:
+        """The two files read (what they gave) and every other file of the folder (why not)."""
+        ledger = FileLedger(self.root)
+        subjects = sorted({s for s, _, _, _ in self._seqs})
+        ledger.used(path3d, subjects=subjects, actions=len(self._world))
+        ledger.used(path2d, detector=detector, sequences=len(self._seqs))
+        for p in sorted(self.root.iterdir()):
+            if p.is_file() and p not in (path3d, path2d):
+                other = p.name.startswith("data_2d_h36m_") and p.suffix == ".npz"
+                ledger.ignored(p, f"2D file of another detector (data.detector={detector})"
+                               if other else "not a VideoPose3D Human3.6M file")  # fmt: skip
+        return ledger.as_dict()
+
     @staticmethod
     def _check_metadata(meta: dict | None, path: Path) -> str:
         """The 2D layout must be Human3.6M's 17 joints (2D and 3D share one joint list)."""
@@ -283,10 +267,14 @@ class H36MDataset(KeypointDataset):
         name = meta.get("layout_name", "h36m")
         joints = meta.get("num_joints", len(KEYPOINT_NAMES))
         sym = meta.get("keypoints_symmetry")
-        sym_ok = sym is None or (
-            [list(map(int, sym[0])), list(map(int, sym[1]))] == [list(LEFT), list(RIGHT)]
-        )
-        if name != "h36m" or int(joints) != len(KEYPOINT_NAMES) or not sym_ok:
+        try:
+            sym_ok = sym is None or (
+                [np.asarray(sym[0]).tolist(), np.asarray(sym[1]).tolist()]
+                == [list(LEFT), list(RIGHT)]
+            )
+        except (TypeError, ValueError, IndexError, KeyError):
+            sym_ok = False
+        if name != "h36m" or not _is_int(joints, len(KEYPOINT_NAMES)) or not sym_ok:
             raise DataError(
                 f"h36m: {path} holds 2D keypoints in layout {name!r} ({joints} joints, left/right "
                 f"{sym}), not the Human3.6M 17-joint layout of the 3D poses (left {list(LEFT)}, "
@@ -306,28 +294,39 @@ class H36MDataset(KeypointDataset):
                 "float world metres (the 32 Human3.6M mocap joints); write it again with "
                 "VideoPose3D's prepare_data_h36m.py"
             )
-        if not np.isfinite(arr).all():
-            raise DataError(f"h36m: {path} {subject}/{action} has NaN or inf 3D positions")
-        return (arr[:, list(KEPT32)].astype(np.float64) * 1000.0).astype(np.float32)
+        if len(arr) == 0:
+            raise DataError(f"h36m: {path} {subject}/{action} has 0 frames; write it again")
+        with np.errstate(over="ignore", invalid="ignore"):
+            mm = (arr[:, list(KEPT32)].astype(np.float64) * 1000.0).astype(np.float32)
+        if not np.isfinite(mm).all():
+            raise DataError(
+                f"h36m: {path} {subject}/{action} has NaN, inf or out-of-range 3D positions "
+                "(metres, kept in float32 mm)"
+            )
+        return mm
 
     @staticmethod
     def _keypoints2d(arr, frames3d: int, where: str) -> tuple[np.ndarray, int]:
         """(F, 17, 2) float32 px cut to the mocap length; 1 when it was longer."""
         ok = isinstance(arr, np.ndarray) and arr.ndim == 3 and arr.shape[-1] >= 2
-        if not ok or arr.shape[1] != len(KEYPOINT_NAMES):
+        if not ok or arr.shape[1] != len(KEYPOINT_NAMES) or arr.dtype.kind not in "iuf":
             shape = getattr(arr, "shape", type(arr).__name__)
             raise DataError(
-                f"h36m: {where} has shape {shape}, expected (frames, 17, 2) px: the 17 joints "
-                "the 3D poses are reduced to; use a 2D file in the h36m 17-joint layout"
+                f"h36m: {where} has shape {shape}, expected (frames, 17, 2) px numbers (dtype "
+                f"{getattr(arr, 'dtype', '-')}): the 17 joints the 3D poses are reduced to; use a "
+                "2D file in the h36m 17-joint layout"
             )
         if len(arr) < frames3d:
             raise DataError(
                 f"h36m: {where} has {len(arr)} frames but the 3D poses have {frames3d}; the 2D "
                 f"must cover every mocap frame (longer 2D is cut), make it from the same 3D file"
             )
-        kp = np.asarray(arr[:frames3d, :, :2], np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            kp = np.asarray(arr[:frames3d, :, :2], np.float32)
         if not np.isfinite(kp).all():
-            raise DataError(f"h36m: {where} has NaN or inf 2D keypoints; fill or drop them")
+            raise DataError(
+                f"h36m: {where} has NaN, inf or out-of-range (float32) 2D keypoints; fill or drop them"
+            )
         return kp, int(len(arr) > frames3d)
 
     def _counts(self, split: str) -> dict:

@@ -132,7 +132,14 @@ def test_options_cameras_frames_subjects_and_detector(twin, data):
 
 def test_describe_names_files_subjects_and_actions(data, twin):
     d = data.describe()
-    assert d["files"] == [str(twin / "data_3d_h36m.npz"), str(twin / "data_2d_h36m_gt.npz")]
+    used = d["files"]["used"]
+    assert list(used) == ["data_2d_h36m_gt.npz", "data_3d_h36m.npz"]
+    assert used["data_3d_h36m.npz"]["subjects"] == ["S1", "S11", "S5", "S6", "S7", "S8", "S9"]
+    assert d["files"]["ignored"] == {
+        "README.txt": "not a VideoPose3D Human3.6M file",
+        "data_2d_h36m_noisy.npz": "2D file of another detector (data.detector=gt)",
+    }
+    assert not d["files"]["skipped"]
     assert d["subjects"] == {"train": ["S1", "S5", "S6", "S7", "S8"], "test": ["S9", "S11"]}
     assert d["actions"] == ["SittingDown", "Walking"] and d["fps"] == 50.0
     assert d["flip_pairs"][0] == [4, 1] and d["truncated_2d_sequences"] == 0

@@ -4,7 +4,7 @@ settings) < ``--config file.yaml`` < ``--set key=value``.
 Configs are flat ``key -> value`` mappings. Keys starting with ``data.`` are options for the
 dataset's ``build`` (``--set data.max_videos=2``), keys starting with ``task.`` options of the
 task's evaluation protocol (``--set task.max_test_frames=100``, checked by the task); every
-other key must be one the method declares in its defaults.
+other key must be one the method declares in its defaults, or one of :data:`RUN_KEYS`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from kpbench.errors import ConfigError
 from kpbench.specs import MethodSpec
 
 PRESETS = ("smoke", "default", "paper")
+#: Keys every method accepts besides its defaults, read by the harness (in the config only when
+#: set): ``checkpoint_every``, steps between mid-epoch checkpoints (kpbench.training).
+RUN_KEYS = ("checkpoint_every",)
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def resolve(
             if key.startswith("task."):
                 task_options[key[5:]] = value
                 continue
-            if key not in config:
+            if key not in config and key not in RUN_KEYS:
                 known = ", ".join(sorted(config))
                 raise ConfigError(
                     f"{origin}: unknown key {key!r} for method {spec.name}; known keys: {known}"

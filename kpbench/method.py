@@ -10,6 +10,8 @@ inputs and calls :meth:`Method.predict` on exactly those (see :mod:`kpbench.eval
 * A method whose ``MethodSpec.trains`` is True subclasses :class:`TrainableMethod` and also
   implements :meth:`~TrainableMethod.fit`, :meth:`~TrainableMethod.train_batch` and
   :meth:`~TrainableMethod.train_step`; the runner trains it and times one training step.
+  ``fit`` runs its epochs and steps through :func:`kpbench.training.training_loop`, which
+  checkpoints and resumes them exactly.
   A method that does not train (a fixed baseline, a pretrained encoder) implements prediction
   only: no fake training step.
 """
@@ -75,7 +77,7 @@ class RunContext(Protocol):
         shuffled reproducibly from the run's seed; call :meth:`set_epoch` each epoch."""
 
     def set_epoch(self, loader: Any, epoch: int) -> None:
-        """Reshuffle a :meth:`loader`'s shards for ``epoch`` (a no-op on one process)."""
+        """Make a :meth:`loader`'s order for ``epoch`` depend on (seed, epoch) alone."""
 
 
 class Method(ABC):
@@ -131,29 +133,3 @@ class TrainableMethod(Method):
     @abstractmethod
     def train_step(self, batch: Any) -> float:
         """One optimiser step on ``batch``; returns the loss."""
-
-
-def resume_training(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> int:
-    """Restore ``model``, ``optimizer`` and ``scheduler`` from the run's checkpoint when the run
-    resumes (noting ``resumed_from_epoch``); return the first epoch still to train (0 if none)."""
-    state = ctx.load_checkpoint()
-    if state is None:
-        return 0
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    start = int(state["epoch"]) + 1
-    ctx.note("resumed_from_epoch", start)
-    return start
-
-
-def save_training(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any, epoch: int) -> None:
-    """Checkpoint what :func:`resume_training` restores, after ``epoch`` (rank 0, atomically)."""
-    ctx.save_checkpoint(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-        }
-    )

@@ -12,6 +12,8 @@ and returns a small report (a dict, or a value) when all is well::
   building is deterministic, a missing folder or a corrupt file is one clear error.
 * :func:`check_method`: valid predictions on the task's ``smoke`` set, a training step, a
   checkpoint that round-trips through ``torch.load(weights_only=True)``, FLOPs.
+* :func:`check_resume`: a fit killed after its first (mid-epoch) checkpoint and resumed in a
+  fresh method ends with the uninterrupted fit's state and history.
 * :func:`check_reference`: parameter count and FLOPs equal ``MethodSpec.reference``.
 * :func:`check_metric`: unit and direction declared, ideal value on a perfect prediction.
 * :func:`check_task`: a task's presets, protocol, smoke inputs, baselines and metrics, with no
@@ -43,6 +45,7 @@ from kpbench.testing_data import (
     corrupt,
 )
 from kpbench.testing_metric import IDEAL, PERFECT, check_metric
+from kpbench.testing_resume import check_resume  # noqa: F401 (part of the suite)
 from kpbench.testing_task import check_task
 
 

@@ -85,22 +85,18 @@ class ClipSampler:
 def train_loop(ctx, model, optimizer, scheduler, steps: int, steps_per_epoch: int, name: str,
                step) -> None:  # fmt: skip
     """The self-supervised trackers' loop: ``steps`` optimiser steps in logged epochs of
-    ``steps_per_epoch``, checkpointed after each (and resumed from the run's checkpoint).
+    ``steps_per_epoch`` through :func:`kpbench.training.training_loop` (checkpointed every
+    ``checkpoint_every`` steps and after each epoch; resumed from the run's checkpoint).
 
     ``step(rng) -> dict`` draws a batch with the epoch's ``rng``, takes one optimiser step and
     returns its losses (floats; ``"loss"`` the total), averaged per epoch in the log.
     """
     import math
 
-    from kpbench.method import resume_training, save_training
+    from kpbench.training import training_loop
 
-    epochs = math.ceil(int(steps) / int(steps_per_epoch))
-    for epoch in range(resume_training(ctx, model, optimizer, scheduler), epochs):
-        rng = np.random.default_rng([ctx.seed, epoch])
-        n = min(int(steps_per_epoch), int(steps) - epoch * int(steps_per_epoch))
-        totals: dict[str, float] = {}
-        for _ in ctx.progress(range(n), total=n, desc=f"{name} epoch {epoch}"):
-            for key, value in step(rng).items():
-                totals[key] = totals.get(key, 0.0) + float(value)
-        ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in totals.items()})
-        save_training(ctx, model, optimizer, scheduler, epoch)
+    per_epoch = int(steps_per_epoch)
+    epochs = math.ceil(int(steps) / per_epoch)
+    for epoch in training_loop(ctx, model, optimizer, scheduler, epochs, name):
+        for _ in epoch.steps(min(per_epoch, int(steps) - epoch.index * per_epoch)):
+            epoch.add(step(epoch.rng))

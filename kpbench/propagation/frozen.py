@@ -50,7 +50,7 @@ def find_checkpoint(value: str | Path) -> Path:
 def load_encoder_state(module: Any, value: str | Path, prefix: str, method: str) -> str:
     """Load the tensors under ``prefix`` of a kpbench checkpoint into ``module``.
 
-    The checkpoint is what ``kpbench.method.save_training`` writes (the model's state under
+    The checkpoint is what ``kpbench.training.training_loop`` writes (the model's state under
     ``"model"``) or a bare state dict; it is read with ``weights_only=True``.
 
     Returns:

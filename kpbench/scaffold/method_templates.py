@@ -21,6 +21,7 @@ from kpbench import hookimpl
 from kpbench.errors import DataError
 from kpbench.method import TrainableMethod
 from kpbench.specs import MethodSpec
+from kpbench.training import training_loop
 
 NAME = "__NAME__"
 K_DEFAULT = 3  # keypoints when the run does not say (``kpbench info``, the reference figures)
@@ -95,14 +96,12 @@ class __CLASS__(TrainableMethod):
     def fit(self, data, ctx) -> None:
         x, y = self._train_set(data)
         ctx.note("train_instances", len(x))
-        gen = torch.Generator().manual_seed(ctx.seed)
-        for epoch in range(int(self.config["epochs"])):
-            order = torch.randperm(len(x), generator=gen)
-            losses = [
-                self.train_step((x[i].to(ctx.device), y[i].to(ctx.device)))
-                for i in order.split(int(self.config["batch_size"]))
-            ]
-            ctx.log_epoch(epoch, {"loss": float(np.mean(losses))})
+        loader = ctx.loader(torch.arange(len(x)), int(self.config["batch_size"]), shuffle=True)
+        # checkpointed every checkpoint_every steps and each epoch; --resume continues exactly
+        for epoch in training_loop(ctx, self.model, self.opt, None, self.config["epochs"], NAME):
+            ctx.set_epoch(loader, epoch.index)
+            for i in epoch.steps(len(loader), loader):
+                epoch.add(self.train_step((x[i].to(ctx.device), y[i].to(ctx.device))))
 
     def train_batch(self, batch_size: int, data=None):
         if data is not None:
@@ -176,6 +175,7 @@ from kpbench import hookimpl
 from kpbench.errors import DataError
 from kpbench.method import TrainableMethod
 from kpbench.specs import MethodSpec
+from kpbench.training import training_loop
 
 NAME = "__NAME__"
 DEFAULTS = {
@@ -267,14 +267,12 @@ class __CLASS__(TrainableMethod):
     def fit(self, data, ctx) -> None:
         a, b = self._pairs(data)
         ctx.note("train_pairs", len(a))
-        gen = torch.Generator().manual_seed(ctx.seed)
-        for epoch in range(int(self.config["epochs"])):
-            order = torch.randperm(len(a), generator=gen)
-            losses = [
-                self.train_step((a[i].to(ctx.device), b[i].to(ctx.device)))
-                for i in order.split(int(self.config["batch_size"]))
-            ]
-            ctx.log_epoch(epoch, {"loss": float(np.mean(losses))})
+        loader = ctx.loader(torch.arange(len(a)), int(self.config["batch_size"]), shuffle=True)
+        # checkpointed every checkpoint_every steps and each epoch; --resume continues exactly
+        for epoch in training_loop(ctx, self.model, self.opt, None, self.config["epochs"], NAME):
+            ctx.set_epoch(loader, epoch.index)
+            for i in epoch.steps(len(loader), loader):
+                epoch.add(self.train_step((a[i].to(ctx.device), b[i].to(ctx.device))))
 
     def train_batch(self, batch_size: int, data=None):
         if data is not None:

@@ -35,6 +35,7 @@ from kpbench.dataset import KeypointDataset, find_data_dir
 from kpbench.errors import DataError
 from kpbench.evaluation import EvalSet
 from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench.schema import Field, Schema
 from kpbench.specs import DatasetSpec, MethodSpec, MetricSpec, TaskSpec
 from kpbench.tasks.common import IMAGE_SIZE, LOAD, SOURCE, LazySamples, evenly, image_field
@@ -273,10 +274,10 @@ class __CLASS__Net(TrainableMethod):
         if not items:
             raise DataError(f"{NAME}: no readable image in the train split to train on")
         images, headings = tensor([_load(p) for p, _, _ in items]), [h for _, h, _ in items]
-        rng = np.random.default_rng(ctx.seed)
-        for epoch in range(int(self.config["epochs"])):
-            turned, turned_headings = augment(images, headings, rng)
-            ctx.log_epoch(epoch, {"loss": self.train_step((turned, targets(turned_headings)))})
+        for epoch in training_loop(ctx, self.model, self.opt, None, self.config["epochs"], NAME):
+            for _ in epoch.steps(1):  # one step an epoch, checkpointed (--resume continues)
+                turned, turned_headings = augment(images, headings, epoch.rng)
+                epoch.add(self.train_step((turned, targets(turned_headings))))
 
     def train_batch(self, batch_size, data=None):
         rng = np.random.default_rng(0)

@@ -7,7 +7,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench_plugins.bkind.data import decode_segment, resize_square, to_tensor, training_pairs
 from kpbench_plugins.bkind.export import save_keypoints, save_overlay_image, save_overlay_video
 from kpbench_plugins.bkind.losses import PerceptualLoss, bkind_loss
@@ -128,24 +129,13 @@ class BKinDMethod(TrainableMethod):
         )
         net = ctx.wrap_model(self.model)  # DistributedDataParallel under torchrun
         self.optimizer, sched = self._optimizer()
-        start = resume_training(ctx, self.model, self.optimizer, sched)
-        steps = c["steps_per_epoch"] or len(loader)
-        for epoch in range(start, c["epochs"]):
-            ctx.set_epoch(loader, epoch)
+        steps = min(c["steps_per_epoch"] or len(loader), len(loader))
+        for epoch in training_loop(ctx, self.model, self.optimizer, sched, c["epochs"], "bkind"):
+            ctx.set_epoch(loader, epoch.index)
             self.model.train()
-            sums: dict[str, float] = defaultdict(float)
-            n = 0
-            batches = ctx.progress(
-                loader, total=min(steps, len(loader)), desc=f"bkind epoch {epoch}"
-            )
-            for n, (frame_t, frame_tT) in enumerate(batches, start=1):
-                for k, v in self._step(frame_t, frame_tT, epoch, net).items():
-                    sums[k] += v
-                if n >= steps:
-                    break
+            for frame_t, frame_tT in epoch.steps(steps, loader):
+                epoch.add(self._step(frame_t, frame_tT, epoch.index, net))
             sched.step()
-            ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in sums.items()})
-            save_training(ctx, self.model, self.optimizer, sched, epoch)
         self.epoch = c["epochs"]
 
     # -- inference ----------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from abc import abstractmethod
 import numpy as np
 import torch
 
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
 from kpbench.propagation.encoders import ModuleEncoder
 from kpbench.propagation.method import PropagationMethod
+from kpbench.training import training_loop
 from kpbench_plugins.colorization.clips import ClipSource, spaced
 
 
@@ -121,16 +122,11 @@ class ColourTracker(PropagationMethod, TrainableMethod):
         self.prepare(draw, ctx)
         self.optimizer, self.scheduler = self._optimizer()
         steps, per_epoch = int(c["steps"]), int(c["steps_per_epoch"])
-        start = resume_training(ctx, self.model, self.optimizer, self.scheduler)
-        for epoch in range(start, math.ceil(steps / per_epoch)):
-            rng = np.random.default_rng([ctx.seed, epoch])
-            n = min(per_epoch, steps - epoch * per_epoch)
-            totals: dict[str, float] = {}
-            for _ in ctx.progress(range(n), total=n, desc=f"{self.label} epoch {epoch}"):
-                for key, value in self._step(draw(rng), rng).items():
-                    totals[key] = totals.get(key, 0.0) + value
-            ctx.log_epoch(epoch, {k: v / max(n, 1) for k, v in totals.items()})
-            save_training(ctx, self.model, self.optimizer, self.scheduler, epoch)
+        epochs = math.ceil(steps / per_epoch)
+        parts = (ctx, self.model, self.optimizer, self.scheduler, epochs, self.label)
+        for epoch in training_loop(*parts):
+            for _ in epoch.steps(min(per_epoch, steps - epoch.index * per_epoch)):
+                epoch.add(self._step(draw(epoch.rng), epoch.rng))
 
     def train_batch(self, batch_size: int, data=None) -> torch.Tensor:
         """``batch_size`` synthetic clips of the training size (see :func:`synthetic_clips`)."""

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from kpbench.errors import ConfigError, DataError
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench.weights import find_weights
 from kpbench_plugins.hrnet import crops
 from kpbench_plugins.hrnet.data import TrainCrops, to_tensor, upper_body
@@ -150,21 +151,14 @@ class HRNetMethod(TrainableMethod):
         )  # fmt: skip
         net = ctx.wrap_model(self.model)
         self.optimizer, sched = self._optimizer()
-        start = resume_training(ctx, self.model, self.optimizer, sched)
         steps = c["steps_per_epoch"] or len(loader)
-        for epoch in range(start, c["epochs"]):
+        for epoch in training_loop(ctx, self.model, self.optimizer, sched, c["epochs"], "hrnet"):
             self.model.train()
-            total, n = 0.0, 0
-            batches = ctx.progress(
-                self._passes(dataset, loader, ctx, epoch), total=steps, desc=f"hrnet epoch {epoch}"
-            )
-            for n, (images, targets, weights) in enumerate(batches, start=1):
-                total += self._step(images, targets, weights, net)
-                if n >= steps:
-                    break
+            batches = self._passes(dataset, loader, ctx, epoch.index)
+            for images, targets, weights in epoch.steps(steps, batches):
+                epoch.add(self._step(images, targets, weights, net))
             sched.step()
-            ctx.log_epoch(epoch, {"loss": total / max(n, 1), "lr": sched.get_last_lr()[0]})
-            save_training(ctx, self.model, self.optimizer, sched, epoch)
+            epoch.log(lr=sched.get_last_lr()[0])
 
     @staticmethod
     def _passes(dataset, loader, ctx, epoch: int):

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from kpbench.errors import DataError
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench_plugins.keypointnet import data as kd
 from kpbench_plugins.keypointnet import losses
 from kpbench_plugins.keypointnet.geometry import unproject
@@ -97,24 +98,17 @@ class KeypointNetMethod(TrainableMethod):
         n, batch = len(arrays["images"]), int(c["batch_size"])
         net = ctx.wrap_model(self.model)
         self.optimizer, sched = self._optimizer()
-        start = resume_training(ctx, self.model, self.optimizer, sched)
         per_epoch = int(c["steps_per_epoch"])
         epochs = math.ceil(int(c["steps"]) / per_epoch)
-        for epoch in range(start, epochs):
-            self.step = epoch * per_epoch
-            rng = np.random.default_rng([ctx.seed, epoch])
-            order = np.concatenate([rng.permutation(n) for _ in range(-(-per_epoch * batch // n))])
-            sums: dict[str, float] = {}
-            steps = range(min(per_epoch, int(c["steps"]) - epoch * per_epoch))
-            for s in ctx.progress(steps, total=len(steps), desc=f"keypointnet epoch {epoch}"):
-                rows = order[s * batch : (s + 1) * batch]
-                picked = {k: v[rows] for k, v in arrays.items()}
+        for epoch in training_loop(ctx, self.model, self.optimizer, sched, epochs, "keypointnet"):
+            self.step = epoch.index * per_epoch + epoch.done
+            rng = np.random.default_rng([ctx.seed, epoch.index])  # the epoch's order, whole
+            rows = np.concatenate([rng.permutation(n) for _ in range(-(-per_epoch * batch // n))])
+            for s in epoch.steps(min(per_epoch, int(c["steps"]) - epoch.index * per_epoch)):
+                picked = {k: v[rows[s * batch : (s + 1) * batch]] for k, v in arrays.items()}
                 loss, terms = self._step(kd.to_batch(picked, self.device), net)
-                for k, v in {"loss": loss, **terms}.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            logged = {k: v / max(len(steps), 1) for k, v in sums.items()}
-            ctx.log_epoch(epoch, {**logged, "anneal": self.anneal(self.step)})
-            save_training(ctx, self.model, self.optimizer, sched, epoch)
+                epoch.add({"loss": loss, **terms})
+            epoch.log(anneal=self.anneal(self.step))
 
     def train_batch(self, batch_size: int, data=None) -> dict:
         if data is not None:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from kpbench.errors import ConfigError
-from kpbench.method import TrainableMethod, resume_training, save_training
+from kpbench.method import TrainableMethod
+from kpbench.training import training_loop
 from kpbench_plugins.videopose3d.model import TemporalModel
 
 
@@ -111,26 +112,21 @@ class TemporalMethod(TrainableMethod):
         ctx.note("receptive_field", self.rf)
         net = ctx.wrap_model(self.single)
         self.optimizer, sched = self._optimizer()
-        start = resume_training(ctx, self.model, self.optimizer, sched)
         batch = int(c["batch_size"])
         per_epoch = c["steps_per_epoch"] or int(np.ceil(len(index) / batch))
-        for epoch in range(start, c["epochs"]):
-            rng = np.random.default_rng([ctx.seed, epoch])
-            self.model.set_bn_momentum(self._bn_momentum(epoch))
-            order = _draw(rng, len(index), per_epoch * batch, weights)
-            total = 0.0
-            steps = ctx.progress(
-                range(per_epoch), total=per_epoch, desc=f"videopose3d epoch {epoch}"
-            )
-            for n in steps:
+        loop = training_loop(ctx, self.model, self.optimizer, sched, c["epochs"], "videopose3d")
+        for epoch in loop:
+            self.model.set_bn_momentum(self._bn_momentum(epoch.index))
+            order = _draw(np.random.default_rng([ctx.seed, epoch.index, 1]), len(index),
+                          per_epoch * batch, weights)  # fmt: skip
+            for n in epoch.steps(per_epoch):
                 rows = index[order[n * batch : (n + 1) * batch]]
                 x = self.windows(padded, rows)
                 y = np.stack([targets[s][f] for s, f in rows])
-                x, y = self.flip_batch(x, y, rng.random(len(rows)) < 0.5)
-                total += self._step(torch.from_numpy(x), torch.from_numpy(y), net)
+                x, y = self.flip_batch(x, y, epoch.rng.random(len(rows)) < 0.5)
+                epoch.add(self._step(torch.from_numpy(x), torch.from_numpy(y), net))
             sched.step()
-            ctx.log_epoch(epoch, {"loss": total / per_epoch, "lr": sched.get_last_lr()[0]})
-            save_training(ctx, self.model, self.optimizer, sched, epoch)
+            epoch.log(lr=sched.get_last_lr()[0])
 
     # -- prediction -------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -24,7 +24,7 @@ def _build(method: str, task: str | None, **sets):
 
 
 def _save(tmp_path, model) -> str:
-    """A checkpoint as kpbench.method.save_training writes it."""
+    """A checkpoint as kpbench.training.training_loop writes it (the model under "model")."""
     path = tmp_path / "run" / "checkpoint.pt"
     path.parent.mkdir()
     torch.save({"model": model.state_dict(), "epoch": 3}, path)

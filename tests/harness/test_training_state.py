@@ -111,3 +111,15 @@ def test_rng_states_round_trip_through_weights_only_load(tmp_path):
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
     assert expected[2] == again[2]
+
+
+def test_checkpoint_every_is_a_key_every_method_takes():
+    from kpbench.config import resolve
+    from kpbench.errors import ConfigError
+    from kpbench.specs import MethodSpec
+
+    spec = MethodSpec(name="m", tasks=("discovery2d",), build=lambda c: None, defaults={"lr": 1})
+    assert resolve(spec, overrides={"checkpoint_every": 7})[0] == {"lr": 1, "checkpoint_every": 7}
+    assert resolve(spec)[0] == {"lr": 1}  # the default (50) lives in kpbench.training
+    with pytest.raises(ConfigError, match="unknown key .checkpoint_evry. for method m"):
+        resolve(spec, overrides={"checkpoint_evry": 7})

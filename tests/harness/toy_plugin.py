@@ -104,18 +104,15 @@ class ToyMethod(TrainableMethod):
         return float(loss.detach())
 
     def fit(self, data, ctx):
+        from kpbench.training import training_loop
+
         frames = [f for v in data.videos("train") for _, f in v.reader.iter_frames(v.frame_range)]
-        state = ctx.load_checkpoint()
-        start = 0
-        if state:
-            self.model.load_state_dict(state["model"])
-            start = state["epoch"] + 1
-        for epoch in range(start, self.config["epochs"]):
-            if self.config.get("fail_at_epoch") == epoch:
+        x = self._tensor(frames)
+        for epoch in training_loop(ctx, self.model, self.opt, None, self.config["epochs"], "toy"):
+            if self.config.get("fail_at_epoch") == epoch.index:
                 raise RuntimeError("planned failure for the test")
-            loss = self.train_step(self._tensor(frames))
-            ctx.log_epoch(epoch, {"loss": loss})
-            ctx.save_checkpoint({"model": self.model.state_dict(), "epoch": epoch})
+            for _ in epoch.steps(1):
+                epoch.add(self.train_step(x))
 
     def predict(self, inputs, ctx):
         import torch

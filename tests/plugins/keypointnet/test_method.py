@@ -114,5 +114,5 @@ def test_fit_logs_the_six_terms_checkpoints_and_resumes(tmp_path):
     more = resolve(SPEC, "smoke", None, {"steps": 5, "depth_bias": None})[0]
     again, ctx2 = SPEC.build(more), _context(more, tmp_path, resume=True)
     again.fit(data, ctx2)
-    assert ctx2.notes["resumed_from_epoch"] == 3 and again.step == 5
+    assert ctx2.notes["resumed_from"] == {"epoch": 3, "step": 0} and again.step == 5
     assert [row["epoch"] for row in ctx2.history] == [0, 1, 2, 3, 4]

@@ -106,10 +106,12 @@ class _Tokens:
     def number(self, what: str) -> float:
         tok, line = self.next(what)
         try:
-            return float(tok)
+            value = float(tok)
         except ValueError:
             self.fail(line, f"expected a number ({what}), found {tok!r}")
-        raise AssertionError  # unreachable
+        if not np.isfinite(value):
+            self.fail(line, f"{what} is {tok!r}, not a finite number")
+        return value
 
 
 def _parse_hierarchy(tk: _Tokens) -> tuple[list[str], list[int], list, list]:
@@ -139,12 +141,14 @@ def _parse_hierarchy(tk: _Tokens) -> tuple[list[str], list[int], list, list]:
             if tok != "CHANNELS":
                 tk.fail(line, f"expected CHANNELS for {name}, found {tok!r}")
             n_tok, line = tk.next("a channel count")
-            if not n_tok.isdigit():
+            if not (n_tok.isascii() and n_tok.isdigit()):
                 tk.fail(line, f"expected a channel count for {name}, found {n_tok!r}")
             chans = tuple(tk.next("a channel name")[0] for _ in range(int(n_tok)))
             bad = [c for c in chans if c not in POSITION_CHANNELS + ROTATION_CHANNELS]
             if bad or len(set(chans)) != len(chans):
                 tk.fail(line, f"bad CHANNELS for {name}: {' '.join(chans)}")
+        if name in names:
+            tk.fail(line, f"a second point named {name!r}; joint names must be unique")
         names.append(name)
         parents.append(parent)
         offsets.append(offset)
@@ -199,15 +203,16 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BvhTake:
         tk.fail(line, f"unexpected {tok!r} after the ROOT block")
     i = motion_at + 1
     n_frames = int(_header(tk, lines, i, "Frames:", int, lambda v: v >= 1, "Frames >= 1"))
-    frame_time = _header(tk, lines, i + 1, "Frame Time:", float, lambda v: v > 0, "Frame Time > 0")
+    frame_time = _header(tk, lines, i + 1, "Frame Time:", float,
+                         lambda v: 0 < v < np.inf, "a finite Frame Time > 0")  # fmt: skip
     i += 2
     n_chan = sum(len(c) for c in channels)
-    values = np.empty((n_frames, n_chan))
     body = [(j + 1, s) for j, s in enumerate(lines[i:], i) if s.strip()]
-    if len(body) < n_frames:
+    if len(body) < n_frames:  # checked before allocating: Frames may be any size
         tk.fail(len(lines), f"Frames: {n_frames} declared, only {len(body)} frame lines")
     if len(body) > n_frames:
         tk.fail(body[n_frames][0], f"more frame lines than Frames: {n_frames}")
+    values = np.empty((n_frames, n_chan))
     for f, (line_no, s) in enumerate(body):
         try:
             row = np.array(s.split(), dtype=np.float64)
@@ -273,4 +278,9 @@ def forward_kinematics(take: BvhTake) -> np.ndarray:
         else:
             pos[:, j] = pos[:, parent] + np.einsum("tij,tj->ti", rot[:, parent], local_t)
             rot[:, j] = rot[:, parent] @ local_r
+    if not np.isfinite(pos).all():
+        raise DataError(
+            f"{take.source}: joint positions overflow (offsets or position channels too large); "
+            "check the file's units"
+        )
     return pos

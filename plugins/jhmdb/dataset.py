@@ -21,7 +21,7 @@ videos in the order of their split file. Each video is one sequence at 30 fps; i
 
 A video whose frames or joint file is missing or unreadable (a ``.mat`` that does not load, a
 frame whose header is not an image's, a ``pos_img`` of the wrong shape) is skipped, and
-``notes["skipped"]`` says which and why. When a clip has more frames than ``pos_img``, the
+``notes["files"]`` (a :class:`kpbench.dataset.FileLedger`) says which and why. When a clip has more frames than ``pos_img``, the
 extra frames are unlabelled (NaN); joints beyond the last frame are dropped; both are noted
 under ``frame_count_mismatch``.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kpbench.dataset import KeypointDataset, VideoItem, find_data_dir
+from kpbench.dataset import FileLedger, KeypointDataset, VideoItem, find_data_dir
 from kpbench.errors import ConfigError, DataError
 from kpbench.video import IMAGE_SUFFIXES
 
@@ -79,18 +79,28 @@ def read_joints(path: Path) -> np.ndarray:
     """(T, 15, 2) 0-based px from a ``joint_positions.mat``.
 
     Raises:
-        ValueError: the file does not load, or has no ``pos_img`` of shape (2, 15, T).
+        DataError: the file does not load, or has no ``pos_img`` of finite numbers of shape
+            (2, 15, T) with T >= 1 (one line naming the file and the field).
     """
     from scipy.io import loadmat
 
     try:
         mat = loadmat(str(path))
-    except Exception as exc:
-        raise ValueError(f"unreadable .mat ({type(exc).__name__})") from None
+    except Exception as exc:  # scipy raises many kinds on damaged files
+        raise DataError(f"{path}: unreadable .mat ({type(exc).__name__})") from None
     pos = mat.get("pos_img")
     if pos is None or np.ndim(pos) != 3 or np.shape(pos)[:2] != (2, len(KEYPOINT_NAMES)):
-        raise ValueError(f"no pos_img of shape (2, 15, T) (got {np.shape(pos)})")
-    return np.asarray(pos, np.float64).transpose(2, 1, 0) - 1.0
+        raise DataError(f"{path}: no pos_img of shape (2, 15, T) (got {np.shape(pos)})")
+    if pos.dtype.kind not in "iuf" or pos.shape[2] == 0:
+        raise DataError(
+            f"{path}: pos_img holds {pos.shape[2]} frames of {pos.dtype}, expected numbers "
+            "for T >= 1 frames"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(pos, np.float64).transpose(2, 1, 0) - 1.0
+    if not np.isfinite(out).all():
+        raise DataError(f"{path}: pos_img has NaN or inf; JHMDB labels every joint in every frame")
+    return out
 
 
 def _frames_ok(folder: Path) -> str | None:
@@ -139,26 +149,32 @@ class JHMDBDataset(KeypointDataset):
                 f"jhmdb: {folders[2]} has no <action>_test_split{self.split}.txt; {DATA_HINT}"
             )
         self._items: list[VideoItem] = []
-        skipped, mismatch = {}, {}
+        ledger, mismatch, listed = FileLedger(self.root), {}, set()
         for action, path in files:
+            ledger.used(path, split=self.split)
             for video, part in read_split(path):
                 name = f"{action}/{video}"
                 frames_dir = folders[0] / action / video
                 mat = folders[1] / action / video / "joint_positions.mat"
+                listed.add(mat)
                 if not frames_dir.is_dir() or not mat.is_file():
-                    skipped[name] = (
-                        f"no {'frames folder' if mat.is_file() else 'joint_positions.mat'}"
-                    )
+                    what = "frames folder" if mat.is_file() else "joint_positions.mat"
+                    ledger.skipped(frames_dir if mat.is_file() else mat, f"{name}: no {what}")
                     continue
                 try:
                     joints = read_joints(mat)
+                except DataError as exc:
+                    ledger.skipped(mat, str(exc).removeprefix(f"{mat}: "))
+                    continue
+                try:
                     bad = _frames_ok(frames_dir)
                     if bad:
                         raise ValueError(bad)
                     reader = VideoReader(frames_dir, name=name)
                 except (ValueError, DataError) as exc:
-                    skipped[name] = str(exc)
+                    ledger.skipped(frames_dir, str(exc))
                     continue
+                ledger.used(mat, video=name, split=part, frames=len(joints))
                 n = reader.num_frames
                 if len(joints) != n:
                     mismatch[name] = {"frames": n, "pos_img": len(joints)}
@@ -170,9 +186,10 @@ class JHMDBDataset(KeypointDataset):
                 self._items.append(VideoItem(reader, part, keypoints=kp, visibility=inside,
                                              action=action))  # fmt: skip
         counts = {s: sum(i.split == s for i in self._items) for s in ("train", "test")}
-        self.notes = {"split": self.split, "videos": counts}
-        if skipped:
-            self.notes["skipped"] = skipped
+        for mat in sorted(folders[1].glob("*/*/joint_positions.mat")):
+            if mat not in listed:
+                ledger.ignored(mat, f"its video is in no <action>_test_split{self.split}.txt")
+        self.notes = {"split": self.split, "videos": counts, "files": ledger.as_dict()}
         if mismatch:
             self.notes["frame_count_mismatch"] = mismatch
         if ignored_options:

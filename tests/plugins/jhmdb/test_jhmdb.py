@@ -77,10 +77,15 @@ def test_a_bad_mat_or_missing_frames_skip_the_video_and_say_why(tmp_path):
     for p in (tmp_path / "Rename_Images/walk/walk_00").iterdir():
         p.unlink()
     data = build(tmp_path)
-    skipped = data.notes["skipped"]
-    assert set(skipped) == {"wave/wave_01", "walk/walk_01", "walk/walk_00"}
-    assert "unreadable .mat" in skipped["wave/wave_01"] and "(2, 15, T)" in skipped["walk/walk_01"]
-    assert skipped["walk/walk_00"] == "no frame images"
+    skipped = data.notes["files"]["skipped"]
+    wave01, walk01 = (
+        f"joint_positions/{v}/joint_positions.mat" for v in ("wave/wave_01", "walk/walk_01")
+    )
+    assert set(skipped) == {wave01, walk01, "Rename_Images/walk/walk_00"}
+    assert "unreadable .mat" in skipped[wave01] and "(2, 15, T)" in skipped[walk01]
+    assert skipped["Rename_Images/walk/walk_00"] == "no frame images"
+    used = data.notes["files"]["used"]
+    assert used["joint_positions/wave/wave_00/joint_positions.mat"]["frames"] == 16
     assert [v.name for v in data.videos("train")] == ["wave/wave_00"]
 
 

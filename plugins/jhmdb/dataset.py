@@ -20,10 +20,10 @@ videos in the order of their split file. Each video is one sequence at 30 fps; i
 ``propagation`` as a whole clip (every frame is labelled).
 
 A video whose frames or joint file is missing or unreadable (a ``.mat`` that does not load, a
-frame whose header is not an image's, a ``pos_img`` of the wrong shape) is skipped, and
-``notes["files"]`` (a :class:`kpbench.dataset.FileLedger`) says which and why. When a clip has more frames than ``pos_img``, the
-extra frames are unlabelled (NaN); joints beyond the last frame are dropped; both are noted
-under ``frame_count_mismatch``.
+frame whose header is not an image's, a ``pos_img`` of the wrong shape, type, or with NaN/inf)
+is skipped, and ``notes["files"]`` (a :class:`kpbench.dataset.FileLedger`) says which and why.
+When a clip has more frames than ``pos_img``, the extra frames are unlabelled (NaN); joints
+beyond the last frame are dropped; both are noted under ``frame_count_mismatch``.
 """
 
 from __future__ import annotations

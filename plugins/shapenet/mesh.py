@@ -74,7 +74,12 @@ def load_mesh(path: Path) -> Mesh:
         geometry = scene.geometry.get(name)
         if not isinstance(geometry, trimesh.Trimesh) or not len(geometry.faces):
             continue
-        v = np.asarray(geometry.vertices, np.float64) @ transform[:3, :3].T + transform[:3, 3]
+        v = np.asarray(geometry.vertices, np.float64)
+        if v.ndim != 2 or v.shape[1] != 3:
+            raise MeshError(
+                f"vertices of shape {v.shape}, not (V, 3): a 'v' line lacks a coordinate"
+            )
+        v = v @ transform[:3, :3].T + transform[:3, 3]
         verts.append(v)
         faces.append(np.asarray(geometry.faces, np.int64) + offset)
         colours.append(_colour_of(geometry))

@@ -79,7 +79,8 @@ def load_mesh(path: Path) -> Mesh:
             raise MeshError(
                 f"vertices of shape {v.shape}, not (V, 3): a 'v' line lacks a coordinate"
             )
-        v = v @ transform[:3, :3].T + transform[:3, 3]
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are refused below
+            v = v @ transform[:3, :3].T + transform[:3, 3]
         verts.append(v)
         faces.append(np.asarray(geometry.faces, np.int64) + offset)
         colours.append(_colour_of(geometry))

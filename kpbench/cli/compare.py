@@ -35,14 +35,30 @@ def handle(args) -> int:
         print(f"kpbench: warning: {w}", file=sys.stderr)
     text = format_table(summary, args.format)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        _write_table(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
     if args.plots:
         _plots(summary, args.plots, plot_comparison)
     return 0
+
+
+def _write_table(out: Path, text: str) -> None:
+    """Write ``text`` to ``out`` atomically (a temporary file beside it, then a rename)."""
+    import os
+
+    from kpbench.errors import KpbenchError
+
+    if out.is_dir():
+        raise KpbenchError(f"--out {out} is a folder, not a file; name the table's file")
+    bad = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if bad is not None:
+        raise KpbenchError(f"--out {out}: {bad} is a file, not a folder; pick another place")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, out)
 
 
 def _plots(summary, out_dir: Path, plot_comparison) -> None:

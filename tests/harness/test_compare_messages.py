@@ -71,3 +71,21 @@ def test_run_with_a_data_dir_file_is_one_line(tmp_path, capsys):
     assert main(argv + ["--no-mlflow", "--preset", "smoke"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file, not a folder" in err[0], err
+
+
+def test_out_that_is_a_folder_or_under_a_file_is_one_line(make_record, tmp_path, capsys):
+    results = tmp_path / "results"
+    _write(results, make_record())
+    assert main(["compare", str(results), "--out", str(tmp_path)]) != 0
+    assert capsys.readouterr().err.strip() == (
+        f"kpbench: error: --out {tmp_path} is a folder, not a file; name the table's file"
+    )
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert main(["compare", str(results), "--out", str(blocker / "t.md")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"kpbench: error: --out {blocker / 't.md'}: {blocker} is a file, not a folder; "
+                   "pick another place"]  # fmt: skip
+    assert main(["compare", str(results), "--out", str(tmp_path / "new" / "t.md")]) == 0
+    assert "bkind" in (tmp_path / "new" / "t.md").read_text()
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["t.md"]  # no temporary file left

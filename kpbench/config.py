@@ -70,12 +70,18 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--config {p} is a folder; --config takes a YAML file")
     if not p.is_file():
         raise ConfigError(f"--config {p}: file not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"--config {p}: {_yaml_problem(exc)}") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(
+            f"--config {p}: not a UTF-8 YAML text file ({type(exc).__name__})"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"--config {p}: expected a mapping of key: value, got {type(data).__name__}"

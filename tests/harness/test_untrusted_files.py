@@ -108,3 +108,16 @@ def test_no_unsafe_loader_in_the_sources(what):
         if UNSAFE[what].search(line) and not line.lstrip().startswith(("#", '"', "``"))
     ]
     assert hits == [], f"{what} in {hits}: use the safe loader (or guard extraction paths)"
+
+
+def test_config_files_that_are_not_yaml_text_are_one_line(tmp_path):
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(b"\x80\x04\x95 pickled, not yaml \xff")
+    with pytest.raises(ConfigError, match="not a UTF-8 YAML text file"):
+        load_config_file(binary)
+    with pytest.raises(ConfigError, match="is a folder; --config takes a YAML file"):
+        load_config_file(tmp_path)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(ConfigError, match=f"--config {deep}: "):
+        load_config_file(deep)

@@ -426,11 +426,14 @@ class FileLedger:
         self._skipped: dict[str, str] = {}
 
     def rel(self, path: Path | str) -> str:
-        """``path`` relative to the data folder (as is when it lies outside)."""
+        """``path`` relative to the data folder (as is when it lies outside), printable."""
+        import os
+
         try:
-            return Path(path).relative_to(self.root).as_posix()
+            rel = Path(path).relative_to(self.root).as_posix()
         except ValueError:
-            return str(path)
+            rel = str(path)
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")  # a non-UTF-8 name: escapes
 
     def used(self, path: Path | str, **facts) -> None:
         """``path`` was read; ``facts`` (JSON-able: frames, labels, ...) describe what it gave."""

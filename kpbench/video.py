@@ -7,6 +7,7 @@ already in memory) do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +77,11 @@ class VideoReader:
             self._frames = [Path(p) for p in path]
             path = self._frames[0].parent
         self.path = Path(path)
+        if self._frames is None and self.path.is_file() and shown(self.path) != str(self.path):
+            raise DataError(
+                f"{shown(self.path)}: the file name is not valid UTF-8, which OpenCV cannot open; "
+                "rename the file"
+            )
         self.name = name or (self.path.stem if self.path.is_file() else self.path.name)
         if self._frames is not None or self.path.is_dir():
             self._frames = self._frames or sorted(
@@ -116,12 +122,7 @@ class VideoReader:
 
     @staticmethod
     def _imread(path: Path) -> np.ndarray:
-        import cv2
-
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise DataError(f"{path}: cannot read this image (corrupt or unsupported format)")
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return imread_rgb(path)
 
     def _count_frames(self) -> int:
         import cv2
@@ -150,7 +151,11 @@ class VideoReader:
             indices: frame indices to yield; duplicates are yielded once.
             size: optional ``(W, H)`` to resize each frame to (``cv2.INTER_AREA``).
 
-        Frames the decoder cannot produce (a truncated file) end the iteration early.
+        Indices at or beyond :attr:`num_frames` end the iteration.
+
+        Raises:
+            DataError: a frame before :attr:`num_frames` cannot be decoded (a file damaged in
+                the middle: its last frame decodes, an earlier one does not).
         """
         import cv2
 
@@ -174,15 +179,23 @@ class VideoReader:
                     pos = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
                 while pos < i:
                     if not cap.grab():
-                        return
+                        return self._damaged(pos, i)
                     pos += 1
                 ok, frame = cap.read()
                 if not ok:
-                    return
+                    return self._damaged(pos, i)
                 pos += 1
                 yield i, _resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         finally:
             cap.release()
+
+    def _damaged(self, pos: int, wanted: int) -> None:
+        """End an iteration that reached ``wanted``'s end; raise if a usable frame failed."""
+        if wanted < self.num_frames:
+            raise DataError(
+                f"{shown(self.path)}: frame {pos} of its {self.num_frames} frames cannot be decoded "
+                "(the file is damaged); re-encode it, e.g. `ffmpeg -i in -c:v libx264 out.mp4`"
+            )
 
     def read_all(
         self, size: tuple[int, int] | None = None, indices: Iterable[int] | None = None
@@ -237,6 +250,29 @@ class ArrayFrames:
         return np.stack([f for _, f in self.iter_frames(indices, size)])
 
 
+def shown(path: Path | str) -> str:
+    """``path`` as printable text: bytes of a name that is not UTF-8 as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def imread_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB (decoded from its bytes: any file name works).
+
+    Raises:
+        DataError: the file cannot be read or decoded (one line naming it).
+    """
+    import cv2
+
+    try:
+        img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, cv2.error) as exc:
+        why = " ".join(str(exc).split())[-120:]
+        raise DataError(f"{shown(path)}: cannot read this image ({why})") from None
+    if img is None:
+        raise DataError(f"{shown(path)}: cannot read this image (corrupt or unsupported format)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
 def _decodes(cap, index: int) -> bool:
     import cv2
 
@@ -267,9 +303,12 @@ def _one_size(where: Path, images: list[Path]) -> tuple[int, int]:
             with Image.open(p) as im:
                 sizes.setdefault(im.size, []).append(p.name)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise DataError(f"{p}: cannot read this image ({' '.join(str(exc).split())})") from None
+            why = " ".join(str(exc).split())
+            raise DataError(f"{shown(p)}: cannot read this image ({why})") from None
     if len(sizes) > 1:
-        say = "; ".join(f"{w}x{h}: {len(n)} frames, e.g. {n[0]}" for (w, h), n in sizes.items())
+        say = "; ".join(
+            f"{w}x{h}: {len(n)} frames, e.g. {shown(n[0])}" for (w, h), n in sizes.items()
+        )
         raise DataError(
             f"{where}: frame images of different sizes ({say}); resize them to one size or put "
             "each size in its own folder"

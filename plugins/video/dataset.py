@@ -63,8 +63,8 @@ from pathlib import Path
 import numpy as np
 
 from kpbench.dataset import FileLedger, KeypointDataset, LabeledFrame, VideoItem, find_data_dir
-from kpbench.errors import ConfigError, DataError
-from kpbench.video import VideoReader
+from kpbench.errors import ConfigError, DataError, KpbenchError
+from kpbench.video import VideoReader, imread_rgb, shown
 from kpbench_plugins.video import dlc
 from kpbench_plugins.video import labels as lab
 from kpbench_plugins.video import phases as ph
@@ -97,15 +97,6 @@ def _check_options(test_fraction, max_videos, max_alignment_mb, use_predictions)
 def _cut(n: int, test_fraction: float) -> int:
     """Index of the first test element of ``n`` ordered elements."""
     return int(np.floor((1.0 - test_fraction) * n + 1e-9))
-
-
-def _load_image(path: Path) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(f"{path}: cannot read this image (corrupt or unsupported format)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class VideoFolderDataset(KeypointDataset):
@@ -159,9 +150,12 @@ class VideoFolderDataset(KeypointDataset):
         self._clips = self._alignment_clips(readers, phases)
         self._note_stills(still_sets)
         if not readers and not self._stills:
-            skipped = self.files.as_dict()["skipped"]
-            detail = "; ".join(f"{k}: {v}" for k, v in skipped.items())
-            detail = f" (skipped: {detail})" if detail else ""
+            files = self.files.as_dict()
+            said = [f"skipped {k}: {v}" for k, v in files["skipped"].items()]
+            said += [
+                f"{k}: no labelled keypoint" for k, f in files["used"].items() if "labels" in f
+            ]
+            detail = f" ({'; '.join(said)})" if said else ""
             raise DataError(f"no readable video or labelled image in {self.root}{detail}; {HINT}")
         has_kp = bool(self._stills) or any(v.keypoints is not None for v in self._items)
         self.tasks = ("discovery2d",) if readers else ()
@@ -293,7 +287,7 @@ class VideoFolderDataset(KeypointDataset):
                 source=self._rel(img),
                 keypoints=kp.astype(np.float32),
                 image_size=s.sizes[i],
-                load=lambda p=img: _load_image(p),
+                load=lambda p=img: imread_rgb(p),
                 video=img.parent.name if s.label_file.suffix.lower() in (".h5", ".csv") else None,
                 visibility=s.row("visibility", i),
                 box=s.row("boxes", i),
@@ -360,6 +354,13 @@ def build(
         DataError: the folder is missing or holds nothing usable (one line, with how to fix it).
     """
     root = find_data_dir("video", data_dir, HINT)
+    try:
+        return _build(root, test_fraction, max_videos, max_alignment_mb, use_predictions)
+    except KpbenchError as exc:  # a file name that is not UTF-8: printable escapes
+        raise type(exc)(shown(str(exc))) from None
+
+
+def _build(root, test_fraction, max_videos, max_alignment_mb, use_predictions):
     return VideoFolderDataset(
         root,
         test_fraction=test_fraction,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kpbench.errors import DataError
-from kpbench_plugins.video.labels import Stills, image_size
+from kpbench_plugins.video.labels import Stills, checked_points, image_size
 
 DLC_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
 
@@ -92,8 +92,11 @@ def _read_config(path: Path):
 def _read_dlc_csv(path: Path):
     import pandas as pd
 
-    with path.open(newline="") as fh:
-        rows = [row for _, row in zip(range(5), csv.reader(fh))]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = [row for _, row in zip(range(5), csv.reader(fh))]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable UTF-8 CSV table ({type(exc).__name__})") from None
     if not rows or not rows[0] or rows[0][0].strip().lower() != "scorer":
         first = rows[0][0] if rows and rows[0] else ""
         raise DataError(
@@ -175,11 +178,11 @@ def _read_table(path: Path) -> tuple[list[str], list[tuple[str, ...]], np.ndarra
         raise DataError(f"{path}: a bodypart lacks its x or y column ({exc})") from None
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: non-numeric coordinate ({exc})") from None
-    keypoints = np.stack(xy, axis=1).astype(np.float32)
     if isinstance(df.index, pd.MultiIndex):
         images = ["/".join(map(str, i)) for i in df.index]
     else:
         images = [str(i).replace("\\", "/") for i in df.index]
+    keypoints = checked_points(path, np.stack(xy, axis=1), ["_".join(k) for k in keys], images)
     return images, keys, keypoints
 
 

@@ -2,7 +2,7 @@
 
 * DeepLabCut projects: in :mod:`kpbench_plugins.video.dlc` (they return :class:`Stills` too).
 * SLEAP: :func:`read_slp` (``.slp``, via ``sleap_io``).
-* COCO keypoints: :func:`read_coco` (``person_keypoints_*.json``).
+* COCO keypoints: in :mod:`kpbench_plugins.video.coco` (``person_keypoints_*.json``).
 * Per-frame phase / behaviour tables: :func:`sniff_csv` and :func:`read_phases`.
 
 Every reader returns pixels ``(x, y)`` (x right, y down) with NaN where a point is not
@@ -13,7 +13,6 @@ problem when a file is malformed. pandas and sleap_io are imported on first use.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +111,29 @@ class TrackLabels:
     untracked: bool = False
 
 
+def checked_points(path: Path, keypoints: np.ndarray, names: list[str], rows) -> np.ndarray:
+    """``(N, K, 2)`` float32 px with a point NaN where either coordinate is (half a point is no
+    point), after checking that no coordinate is infinite or beyond float32.
+
+    Args:
+        path: the label file (named in the error); names: the ``K`` keypoint names;
+        rows: ``N`` row labels (image paths, frame indices) for the error.
+
+    Raises:
+        DataError: a coordinate is infinite or too large (one line: file, row, keypoint).
+    """
+    kp = np.array(keypoints, np.float64)
+    bad = np.argwhere(np.isinf(kp) | (np.abs(np.nan_to_num(kp)) > 1e9))
+    if len(bad):
+        i, k = int(bad[0][0]), int(bad[0][1])
+        raise DataError(
+            f"{path}: keypoint {names[k]!r} of {list(rows)[i]} has the coordinate {kp[i, k].tolist()}, "
+            "not a finite pixel position; leave a point that is not labelled empty (NaN)"
+        )
+    kp[np.isnan(kp).any(-1)] = np.nan
+    return kp.astype(np.float32)
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """``(W, H)`` px of an image file, reading only its header.
 
@@ -123,8 +145,9 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path}: cannot read this image ({exc})") from None
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        why = " ".join(str(exc).split())
+        raise DataError(f"{path}: cannot read this image ({why})") from None
 
 
 def _slp_video_name(video) -> str:
@@ -183,15 +206,14 @@ def _slp_video(path: Path, labels, video) -> TrackLabels | None:
     arr[~keep] = np.nan
     conf = arr[..., 2].copy()
     conf[user] = np.nan  # user points carry no score
-    xy = arr[..., :2]
-    xy[~np.isfinite(xy).all(-1)] = np.nan
-    n_animals, n_nodes = arr.shape[1], len(nodes)
-    names = (
-        list(nodes) if n_animals == 1 else [f"{t}_{n}" for t in tracks[:n_animals] for n in nodes]
+    xy = checked_points(
+        path, arr[..., :2].reshape(len(arr), -1, 2), _names(tracks, nodes, arr), range(len(arr))
     )
+    n_animals, n_nodes = arr.shape[1], len(nodes)
+    names = _names(tracks, nodes, arr)
     skeleton = [(a * n_nodes + i, a * n_nodes + j) for a in range(n_animals) for i, j in edges]
     return TrackLabels(
-        path, _slp_video_name(video), xy.reshape(len(arr), n_animals * n_nodes, 2).astype(np.float32),
+        path, _slp_video_name(video), xy,
         np.asarray(user, np.int64), names, skeleton,
         None if n_animals == 1 else list(tracks[:n_animals]), list(nodes),
         predicted=np.asarray(pred, np.int64), scores=conf.reshape(len(arr), -1).astype(np.float32),
@@ -200,132 +222,27 @@ def _slp_video(path: Path, labels, video) -> TrackLabels | None:
     )  # fmt: skip
 
 
-def _coco_image(path: Path, file_name: str) -> Path | None:
-    """Find a COCO image next to the json, in ``images/``, or in a sibling folder (``../val2017``)."""
-    here, up = path.parent, path.parent.parent
-    folders = [here, here / "images", up, up / "images"] + sorted(
-        p for p in up.iterdir() if p.is_dir()
-    )
-    return next((d / file_name for d in folders if (d / file_name).is_file()), None)
+def _names(tracks: list[str], nodes: list[str], arr: np.ndarray) -> list[str]:
+    """Keypoint names of a SLEAP array ``(T, animals, nodes, ...)``: the nodes for one animal,
+    else ``<track>_<node>`` animal-major."""
+    n = arr.shape[1]
+    return list(nodes) if n == 1 else [f"{t}_{x}" for t in tracks[:n] for x in nodes]
 
 
 def read_coco(path: Path) -> Stills:
-    """Person (or any category) keypoints of a COCO keypoints json: one still per annotation.
+    """See :func:`kpbench_plugins.video.coco.read_coco`."""
+    from kpbench_plugins.video.coco import read_coco as _read
 
-    Each row keeps COCO's own data: ``bbox`` as its box, the visibilities ``v`` (0 not labelled,
-    1 labelled but occluded, 2 visible; ``v = 0`` points are NaN, ``v = 1`` points kept), the
-    annotation's ``area``, its ``id`` and ``image_id``. Annotations with no labelled keypoint are
-    left out; crowd annotations (``iscrowd = 1``) are left out and listed in ``ignored``: COCO's
-    keypoint evaluation treats crowd regions as ignore regions, never as instances to predict. The
-    skeleton is converted from COCO's 1-based to 0-based indices.
-
-    Args:
-        path: the json file.
-    """
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    cats = doc.get("categories") if isinstance(doc, dict) else None
-    cat = next((c for c in cats or [] if isinstance(c, dict) and c.get("keypoints")), None)
-    if (
-        cat is None
-        or not isinstance(doc.get("images"), list)
-        or not isinstance(doc.get("annotations"), list)
-    ):
-        raise DataError(
-            f"{path}: not a COCO keypoints file (needs 'images', 'annotations' and a category with 'keypoints')"
-        )
-    names = [str(n) for n in cat["keypoints"]]
-    k = len(names)
-    try:
-        skeleton = [(int(a) - 1, int(b) - 1) for a, b in cat.get("skeleton") or []]
-        images = {im["id"]: im for im in doc["images"]}
-    except (TypeError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: malformed 'skeleton' or 'images' entry ({exc!r})") from None
-    if any(not (0 <= i < k and 0 <= j < k) for i, j in skeleton):
-        raise DataError(f"{path}: a skeleton edge names a keypoint outside 1..{k}")
-    st = Stills(path, [], [], np.zeros((0, k, 2), np.float32), names, skeleton)
-    rows = []
-    anns = [a for a in doc["annotations"] if a.get("category_id", cat.get("id")) == cat.get("id")]
-    for ann in sorted(
-        anns,
-        key=lambda a: (str(images.get(a.get("image_id"), {}).get("file_name", "")), a.get("id", 0)),
-    ):
-        kps = ann.get("keypoints")
-        if not isinstance(kps, list) or len(kps) != 3 * k:
-            got = len(kps) if isinstance(kps, list) else type(kps).__name__
-            raise DataError(
-                f"{path}: annotation {ann.get('id')} has {got} keypoint numbers, expected {3 * k} (x, y, v × {k})"
-            )
-        try:
-            arr = np.asarray(kps, np.float64).reshape(k, 3)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{path}: annotation {ann.get('id')} has non-numeric keypoints"
-            ) from None
-        if ann.get("iscrowd", 0):
-            st.ignored.append(
-                f"annotation {ann.get('id')} (image_id {ann.get('image_id')}) is a "
-                "crowd region (iscrowd=1): COCO's evaluation ignores crowd regions"
-            )
-            continue
-        if not (arr[:, 2] > 0).any():
-            continue
-        image = images.get(ann.get("image_id"))
-        if image is None or "file_name" not in image:
-            raise DataError(
-                f"{path}: annotation {ann.get('id')} refers to image_id {ann.get('image_id')}, not in 'images'"
-            )
-        file = _coco_image(path, image["file_name"])
-        if file is None:
-            st.skipped.append(
-                (path.parent / str(image["file_name"]), f"listed in {path.name} but not found")
-            )
-            continue
-        size = (
-            (int(image["width"]), int(image["height"]))
-            if "width" in image and "height" in image
-            else image_size(file)
-        )
-        xy = arr[:, :2].copy()
-        xy[arr[:, 2] == 0] = np.nan
-        rows.append(xy)
-        st.images.append(file)
-        st.sizes.append(size)
-        st.ids.append(ann.get("id"))
-        st.visibility.append(np.clip(arr[:, 2], 0, 2).astype(np.int64))
-        st.boxes.append(_coco_number(path, ann, "bbox", (4,)))
-        st.areas.append(_coco_number(path, ann, "area", ()))
-        st.image_ids.append(ann.get("image_id"))
-    if rows:
-        st.keypoints = np.stack(rows).astype(np.float32)
-    return st
-
-
-def _coco_number(path: Path, ann: dict, key: str, shape: tuple):
-    """An annotation's ``bbox`` (4 floats, w and h > 0) or ``area`` (a float > 0), or None where
-    it is absent or not positive (then derived from the keypoints)."""
-    value = ann.get(key)
-    if value is None:
-        return None
-    try:
-        arr = np.asarray(value, np.float64).reshape(shape)
-    except (TypeError, ValueError):
-        raise DataError(
-            f"{path}: annotation {ann.get('id')} has a malformed {key!r} {value!r} "
-            f"({'[x, y, w, h]' if shape else 'a number'} expected)"
-        ) from None
-    size = arr[2:] if shape else arr
-    if not np.isfinite(arr).all() or (size <= 0).any():
-        return None
-    return arr if shape else float(arr)
+    return _read(path)
 
 
 def sniff_csv(path: Path) -> str:
     """What a CSV holds, from its header: ``"dlc"``, ``"phases"`` or ``"other"``."""
-    with path.open(newline="") as fh:
-        header = next(csv.reader(fh), [])
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable UTF-8 CSV table ({type(exc).__name__})") from None
     cells = [c.strip().lower() for c in header]
     if cells and cells[0] == "scorer":
         return "dlc"

@@ -15,7 +15,7 @@ from kpbench.errors import ConfigError, DataError
 from kpbench.video import VideoReader
 from kpbench_plugins.video.dataset import build
 
-from .test_labels import STRING_INDEX, VALUES, dlc_frame, dlc_project
+from .test_labels import POINTS, STRING_INDEX, dlc_frame, dlc_project
 
 
 def write_predictions(path: Path, video_name: str, n_frames: int, score: float = 0.5) -> np.ndarray:
@@ -128,7 +128,7 @@ def test_unreadable_dlc_h5_falls_back_to_the_csv_beside_it(tmp_path, write_image
     assert error.startswith("cannot read this DeepLabCut .h5 table") and "\n" not in error
     assert error.endswith("; read CollectedData_me.csv instead")
     kp = np.stack([f.keypoints for f in data.labeled_frames("train")])
-    np.testing.assert_array_equal(kp, VALUES.reshape(3, 2, 2).astype(np.float32))
+    np.testing.assert_array_equal(kp, POINTS)
     assert "CollectedData_me.h5" in caplog.text and "HDF5 error back trace" not in caplog.text
     (folder / "CollectedData_me.csv").unlink()  # no .csv to fall back on: one line, naming it
     with pytest.raises(DataError) as exc:

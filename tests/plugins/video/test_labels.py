@@ -17,6 +17,9 @@ PARTS = ["snout", "tail"]
 VALUES = np.array(
     [[10.0, 20.0, 30.0, 40.0], [11.0, np.nan, 31.0, 41.0], [12.0, 22.0, np.nan, np.nan]]
 )
+#: VALUES as read: (N, K, 2) float32, a point with one NaN coordinate is no point (both NaN)
+POINTS = VALUES.reshape(3, 2, 2).astype(np.float32)
+POINTS[1, 0] = np.nan
 
 
 def dlc_frame(index, parts=PARTS, values=VALUES, individuals=None) -> pd.DataFrame:
@@ -54,7 +57,7 @@ def test_dlc_csv_three_headers_with_nan(tmp_path, write_image):
     dlc_frame(STRING_INDEX).to_csv(folder / "CollectedData_me.csv")
     images, names, kp = dlc.read_dlc_table(folder / "CollectedData_me.csv")
     assert images == STRING_INDEX and names == PARTS
-    np.testing.assert_array_equal(kp, VALUES.reshape(3, 2, 2).astype(np.float32))
+    np.testing.assert_array_equal(kp, POINTS)
     assert np.isnan(kp[1, 0, 1]) and np.isnan(kp[2, 1]).all()
 
     [st] = dlc.read_dlc_project(tmp_path)
@@ -68,7 +71,7 @@ def test_dlc_h5_both_index_styles(tmp_path, write_image, index):
     dlc_frame(index).to_hdf(folder / "CollectedData_me.h5", key="df_with_missing", mode="w")
     images, names, kp = dlc.read_dlc_table(folder / "CollectedData_me.h5")
     assert images == STRING_INDEX and names == PARTS
-    np.testing.assert_array_equal(kp, VALUES.reshape(3, 2, 2).astype(np.float32))
+    np.testing.assert_array_equal(kp, POINTS)
     assert [p.name for p in dlc.read_dlc_project(tmp_path)[0].images] == [
         "img0.png",
         "img1.png",
@@ -81,7 +84,7 @@ def test_dlc_csv_with_multiindex_rows(tmp_path, write_image):
     dlc_frame(TUPLE_INDEX).to_csv(folder / "CollectedData_me.csv")
     images, _, kp = dlc.read_dlc_table(folder / "CollectedData_me.csv")
     assert images == STRING_INDEX
-    np.testing.assert_array_equal(kp, VALUES.reshape(3, 2, 2).astype(np.float32))
+    np.testing.assert_array_equal(kp, POINTS)
 
 
 def test_dlc_prefers_h5_and_orders_by_config(tmp_path, write_image):
@@ -279,9 +282,11 @@ def test_coco_missing_image_is_reported(tmp_path, write_image):
     path = tmp_path / "person_keypoints.json"
     path.write_text(json.dumps(coco_doc()))
     st = lab.read_coco(path)
-    assert st.ids == [10] and [(p.name, why) for p, why in st.skipped] == [
-        ("b.jpg", "listed in person_keypoints.json but not found")
-    ] * 2
+    assert (
+        st.ids == [10]
+        and [(p.name, why) for p, why in st.skipped]
+        == [("b.jpg", "listed in person_keypoints.json but not found")] * 2
+    )
 
 
 @pytest.mark.parametrize(

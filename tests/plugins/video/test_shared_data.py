@@ -81,7 +81,9 @@ def test_sleap_flies13_clip(shared_data):
     }
     assert data.notes["files"]["used"]["clip.slp"] == {"labels": "user", "frames": 1500}
     assert data.notes["files"]["used"]["clip.mp4"] == {
-        "size": [1024, 1024], "frames_header": 1500, "frames_usable": 1500
+        "size": [1024, 1024],
+        "frames_header": 1500,
+        "frames_usable": 1500,
     }
     [train], [test] = data.videos("train"), data.videos("test")
     assert train.reader.num_frames == 1500 and (train.frame_range, test.frame_range) == (

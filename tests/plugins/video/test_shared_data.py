@@ -183,3 +183,29 @@ def test_coco_person_mini_keeps_cocos_boxes_areas_visibility_and_image_ids(share
         ev, {"keypoints": ev.truth["keypoints"]}, dict(pose2d.kpbench_tasks()[0].options)
     )
     assert rec["areas"].tolist() == ev.truth["areas"].tolist()
+
+
+def test_sleap_predictions_counted_only_when_asked(shared_data, tmp_path):
+    """The real ``sleap-track`` output of the fly clip, alone beside its video (issue #13)."""
+    import sleap_io as sio
+
+    root = project(shared_data, "sleap_flies13_clip")
+    for name in ("clip.mp4", "clip.predictions.slp"):
+        (tmp_path / name).symlink_to(root / name)
+    data = build(tmp_path)
+    assert "pose2d" not in data.tasks and "clip.predictions.slp" in data.notes["files"]["ignored"]
+    data = build(tmp_path, use_predictions=True)
+    used = data.notes["files"]["used"]["clip.predictions.slp"]
+    assert (used["labels"], used["frames"]) == ("predicted", 1500)
+    assert 0.5 < used["mean_score"] < 1.0
+    assert data.keypoint_names == ["female_head", "female_thorax", "male_head", "male_thorax"]
+    truth = sio.load_slp(str(root / "clip.predictions.slp"), open_videos=False)
+    want = truth.numpy(user_instances=False).reshape(1500, 4, 2)
+    want[np.isnan(want).any(-1)] = np.nan
+    np.testing.assert_array_equal(data.videos("train")[0].keypoints, want)
+    # beside the user labels, the predictions give way (one label source per video)
+    both = build(root, use_predictions=True).notes["files"]
+    assert both["used"]["clip.slp"] == {"labels": "user", "frames": 1500}
+    assert both["ignored"]["clip.predictions.slp"] == (
+        "predictions for clip.mp4, already labelled by clip.slp"
+    )

@@ -99,7 +99,8 @@ def _finished(record_file: Path) -> bool:
 
 
 def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> str:
-    """The run to continue: ``wanted``, or the latest unfinished run with a checkpoint.
+    """The run to continue: ``wanted``, or the unfinished run checkpointed last (run ids, e.g.
+    a sweep's cell names, need not sort by time).
 
     A finished run is never resumed (its record would be overwritten).
     """
@@ -114,7 +115,8 @@ def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> s
                 f"--resume {wanted}: that run finished ({folder / wanted}.json); start a new run instead"
             )
         return wanted
-    candidates = sorted(folder.glob("*/checkpoint.pt")) if folder.is_dir() else []
+    found = folder.glob("*/checkpoint.pt") if folder.is_dir() else []
+    candidates = sorted(found, key=lambda c: c.stat().st_mtime)  # latest: last checkpointed
     open_runs = [c.parent.name for c in candidates if not _finished(c.parent.with_suffix(".json"))]
     if not open_runs:
         raise ConfigError(f"--resume: no interrupted run with a checkpoint under {folder}")

@@ -250,8 +250,11 @@ class Tracker:
             with http_env():
                 call()
         except Exception as exc:
+            from kpbench.errors import KpbenchError
+
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            self.error = f"{what} failed: {type(exc).__name__}: {first_line}"
+            kind = "" if isinstance(exc, KpbenchError) else f"{type(exc).__name__}: "
+            self.error = f"{what} failed: {kind}{first_line}"
             self.active = False
             if not self.warn:
                 return

@@ -7,10 +7,10 @@ import logging
 import sys
 
 from kpbench import __version__
-from kpbench.cli import compare, data, demo, info, listing, new_plugin, run
+from kpbench.cli import compare, data, demo, info, listing, new_plugin, run, sync
 from kpbench.errors import KpbenchError
 
-VERBS = (run, listing, info, compare, data, demo, new_plugin)
+VERBS = (run, listing, info, compare, data, demo, new_plugin, sync)
 
 
 def build_parser() -> argparse.ArgumentParser:

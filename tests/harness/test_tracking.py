@@ -190,7 +190,7 @@ def test_unreachable_server_fails_fast_and_quietly(tmp_path, monkeypatch, caplog
     tracker = Tracker(tracking_uri=f"http://127.0.0.1:{port}", experiment="e")
     tracker.start("r", {"a": 1}, {"t": "v"})
     assert not tracker.active and tracker.run_id is None
-    assert tracker.error.startswith("start failed: KpbenchError: MLflow store http://127.0.0.1:")
+    assert tracker.error.startswith("start failed: MLflow store http://127.0.0.1:")
     assert "MlflowException" in tracker.error
     tracker.log_metrics({"loss": 1.0}, step=0)
     tracker.log_dict({"a": 1}, "record.json")

@@ -108,16 +108,22 @@ def save_overlay_image(
 
 
 def save_overlay_video(path: Path, frames, keypoints: np.ndarray, fps: float) -> Path:
-    """Write an mp4 of ``frames`` (iterable of RGB arrays) with ``keypoints[i]`` drawn on frame i."""
+    """Write an mp4 of ``frames`` (iterable of RGB arrays) with ``keypoints[i]`` (px of frame i)
+    drawn on frame i. The video takes the first frame's size; a frame of another size is resized
+    to it with its keypoints scaled alike (OpenCV would drop it silently)."""
     import cv2
 
-    writer = None
+    writer, size = None, None
     try:
         for f, k in zip(frames, keypoints):
             if writer is None:
+                size = (f.shape[1], f.shape[0])
                 writer = cv2.VideoWriter(
-                    str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (f.shape[1], f.shape[0])
+                    str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size
                 )
+            if (f.shape[1], f.shape[0]) != size:
+                k = np.asarray(k, np.float64) * (np.asarray(size) / (f.shape[1], f.shape[0]))
+                f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
             writer.write(cv2.cvtColor(draw_keypoints(f, k), cv2.COLOR_RGB2BGR))
     finally:
         if writer is not None:

@@ -180,11 +180,37 @@ class VideoFolderDataset(KeypointDataset):
             "files": self.files.as_dict(),
             "splits": {s: self._count(s) for s in ("train", "test")},
             "alignment": ph.notes(self._clips, [self._rel(r.path) for r in readers], self._rel),
+            "labelled_frame_sizes": self._sizes(),
         }
 
     # -- pieces of __init__ ---------------------------------------------------------------------
     def _rel(self, path: Path) -> str:
         return self.files.rel(path)
+
+    def _sizes(self) -> dict[str, list[str]]:
+        """``"WxH"`` → the videos and still folders whose labelled frames have that size; with
+        several sizes and videos to train on, one warning line at load (``discovery2d`` scores
+        frames of one size and refuses the run before training; ``pose2d`` takes each size)."""
+        sizes: dict[str, set[str]] = {}
+        for v in self._items:
+            if v.keypoints is not None:
+                sizes.setdefault(f"{v.reader.width}x{v.reader.height}", set()).add(
+                    self._rel(v.reader.path)
+                )
+        for _, f in self._stills:
+            where = f.video or Path(f.source).parent.as_posix()
+            sizes.setdefault("{}x{}".format(*f.image_size), set()).add(where)
+        out = {k: sorted(v) for k, v in sorted(sizes.items())}
+        if len(out) > 1 and "discovery2d" in self.tasks:
+            say = "; ".join(
+                f"{k}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in out.items()
+            )
+            log.warning(
+                "video dataset: labelled frames of several sizes (%s); discovery2d evaluates one "
+                "size and will refuse this folder before training: keep one size per data folder",
+                say,
+            )
+        return out
 
     def _note_stills(self, still_sets: list[lab.Stills]) -> None:
         """Enter each still label table, the tables of the same labels not read, and the

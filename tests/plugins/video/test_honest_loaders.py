@@ -14,6 +14,7 @@ import pytest
 from kpbench.errors import ConfigError, DataError
 from kpbench.video import VideoReader
 from kpbench_plugins.video.dataset import build
+from kpbench_plugins.video.synth import KEYPOINTS
 
 from .test_labels import POINTS, STRING_INDEX, dlc_frame, dlc_project
 
@@ -171,3 +172,20 @@ def test_videos_of_different_sizes_keep_their_own_size(tmp_path, write_video):
     for item in data.videos():
         frame = item.reader.read(item.reader.num_frames - 1)
         assert frame.shape == (item.reader.height, item.reader.width, 3)
+
+
+def test_labelled_frames_of_several_sizes_are_named_at_load(pen_copy, write_image, caplog):
+    from kpbench.tasks import discovery2d
+
+    folder = dlc_project(pen_copy, write_image, config="bodyparts: [tip, mid, pivot, end]\n")
+    dlc_frame(STRING_INDEX, parts=list(KEYPOINTS), values=np.ones((3, 8))).to_csv(
+        folder / "CollectedData_me.csv"
+    )
+    with caplog.at_level(logging.WARNING):
+        data = build(pen_copy)
+    assert data.notes["labelled_frame_sizes"] == {"40x30": ["v1"], "96x96": ["pen.mp4"]}
+    [line] = [r.getMessage() for r in caplog.records if "several sizes" in r.getMessage()]
+    assert "(40x30: v1; 96x96: pen.mp4)" in line
+    options = {"max_fit_frames": None, "max_test_frames": None}
+    with pytest.raises(DataError, match=r"different sizes \[\(40, 30\), \(96, 96\)\]"):
+        discovery2d.select(data, options)  # the run's selection, before any training

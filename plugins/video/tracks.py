@@ -13,6 +13,7 @@ Where a video is labelled by two files, a file of predictions only gives way to 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from kpbench.errors import DataError
 from kpbench.video import VideoReader
 from kpbench_plugins.video.labels import TrackLabels
 
+log = logging.getLogger(__name__)
 USE_PREDICTIONS = "count them as labels with --set data.use_predictions=true"
 
 
@@ -62,10 +64,9 @@ def match_tracks(
     for t in sorted(tracks, key=lambda t: (not len(t.frames), str(t.label_file))):
         frames = _counted(t, use_predictions)
         if not len(frames):
-            n = len(t.predicted)
-            ledger.ignored(
-                t.label_file, f"predicted instances only ({n} frames); {USE_PREDICTIONS}"
-            )
+            why = f"predicted instances only ({len(t.predicted)} frames); {USE_PREDICTIONS}"
+            ledger.ignored(t.label_file, why)
+            log.warning("video dataset: %s not used as labels: %s", ledger.rel(t.label_file), why)
             continue
         reader = _video_of(t, readers)
         if reader is None:

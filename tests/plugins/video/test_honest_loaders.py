@@ -46,15 +46,19 @@ def write_predictions(path: Path, video_name: str, n_frames: int, score: float =
     return pts
 
 
-def test_predictions_only_slp_is_listed_as_ignored_or_used_with_the_option(tmp_path, write_video):
+def test_predictions_only_slp_is_listed_as_ignored_or_used_with_the_option(
+    tmp_path, write_video, caplog
+):
     write_video(tmp_path / "a.mp4", frames=12)
     pts = write_predictions(tmp_path / "a.slp", "a.mp4", 10, score=0.5)
-    data = build(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        data = build(tmp_path)
     files = data.notes["files"]
-    assert files["ignored"]["a.slp"] == (
-        "predicted instances only (10 frames); count them as labels with "
-        "--set data.use_predictions=true"
-    )
+    why = "predicted instances only (10 frames); count them as labels with --set data.use_predictions=true"
+    assert files["ignored"]["a.slp"] == why
+    assert [r.getMessage() for r in caplog.records] == [
+        f"video dataset: a.slp not used as labels: {why}"
+    ]
     assert "pose2d" not in data.tasks and data.notes["label_files"] == []
     data = build(tmp_path, use_predictions=True, test_fraction=0.25)
     assert data.notes["files"]["used"]["a.slp"] == {

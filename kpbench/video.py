@@ -58,9 +58,9 @@ class VideoReader:
 
     Attributes:
         name: file stem (or folder name).
-        num_frames: number of usable frames: the header's count, checked by decoding its last
-            frame; for a truncated file the frames up to the last decodable one (found by a
-            binary search over seeks); the decoded count where the header has none.
+        num_frames: number of usable frames: the header's count, checked by seeking to and
+            decoding its last frame; for a truncated file (that check fails) or a header without
+            a count, the number of frames decoded in one pass.
         header_frames: the frame count the file's header claims (0 if none; for folders and
             image lists the number of images). ``header_frames > num_frames``: truncated.
         fps: frames per second (from the container; 30.0 for folders of frames).
@@ -111,7 +111,8 @@ class VideoReader:
         self.fps = fps if np.isfinite(fps) and 0 < fps < 10_000 else 30.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.header_frames = max(count, 0)
-        self.num_frames = _usable_frames(cap, count) if count > 0 else self._count_frames()
+        # the header's count where its last frame decodes; else (truncated) count them
+        self.num_frames = count if count > 0 and _decodes(cap, count - 1) else self._count_frames()
         cap.release()
 
     def __repr__(self) -> str:
@@ -274,23 +275,13 @@ def imread_rgb(path: Path) -> np.ndarray:
 
 
 def _decodes(cap, index: int) -> bool:
+    """Frame ``index`` decodes after a seek, and the capture says it is there (a truncated mp4
+    answers a seek past its end with its last decodable frame)."""
     import cv2
 
     cap.set(cv2.CAP_PROP_POS_FRAMES, index)
     ok, frame = cap.read()
-    return bool(ok) and frame is not None
-
-
-def _usable_frames(cap, count: int) -> int:
-    """Frames of an open capture that decode, given the header's ``count`` (frame 0 decodes):
-    ``count`` when its last frame decodes, else the last decodable index + 1 (binary search)."""
-    if _decodes(cap, count - 1):
-        return count
-    good, bad = 0, count - 1
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        good, bad = (mid, bad) if _decodes(cap, mid) else (good, mid)
-    return good + 1
+    return bool(ok) and frame is not None and round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == index + 1
 
 
 def _one_size(where: Path, images: list[Path]) -> tuple[int, int]:

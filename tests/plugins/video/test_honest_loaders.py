@@ -121,6 +121,25 @@ def test_truncated_video_reports_its_usable_frames(tmp_path, caplog):
     assert f"cut.avi is truncated: its header says 60 frames, only {reader.num_frames}" in line
 
 
+def test_truncated_faststart_mp4_is_not_fooled_by_seeking(tmp_path, write_video):
+    """The reporter's case: an H.264 mp4 with its index first, cut short. Seeking past the end
+    lands on the last decodable frame (a seek-and-decode check alone says 120 of 120), so the
+    check asks where the seek landed."""
+    import subprocess
+
+    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+    src = write_avi(tmp_path / "src.avi", frames=120, size=(64, 48))
+    full = tmp_path / "full.mp4"
+    cmd = [ffmpeg, "-loglevel", "error", "-i", str(src), "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    subprocess.run([*cmd, "-movflags", "faststart", str(full)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    reader = VideoReader(cut)
+    assert reader.header_frames == 120 and 5 < reader.num_frames < 60
+    assert sum(1 for _ in reader.iter_frames()) == reader.num_frames
+    assert VideoReader(full).num_frames == 120
+
+
 def test_unreadable_dlc_h5_falls_back_to_the_csv_beside_it(tmp_path, write_image, caplog):
     folder = dlc_project(tmp_path, write_image)
     dlc_frame(STRING_INDEX).to_csv(folder / "CollectedData_me.csv")

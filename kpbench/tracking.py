@@ -151,14 +151,12 @@ def prepare_store(tracking_uri: str | None, experiment: str) -> str:
             free within :data:`LOCK_TIMEOUT_S`.
     """
     from filelock import FileLock, Timeout
+    from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 
     from kpbench.errors import KpbenchError
 
     uri = resolve_uri(tracking_uri)
-    if uri.startswith("file:") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in (
-        "true",
-        "1",
-    ):
+    if uri.startswith("file:") and not MLFLOW_ALLOW_FILE_STORE.get():
         raise KpbenchError(
             f"MLflow store {uri}: MLflow 3 refuses file stores unless MLFLOW_ALLOW_FILE_STORE=true; "
             "set it, or log to a SQLite store instead (--tracking-uri <folder>/mlflow.db)"
@@ -258,11 +256,8 @@ class Tracker:
             self.active = False
             if not self.warn:
                 return
-            later = (
-                f"; upload it later with `kpbench sync {self.results_dir}`"
-                if self.results_dir is not None
-                else ""
-            )
+            sync = f"`kpbench sync {self.results_dir}`" if self.results_dir else None
+            later = f"; upload it later with {sync}" if sync else ""
             log.warning(
                 "MLflow unreachable or failing at %s (%s); tracking is off for this run, "
                 "the JSON record is kept%s",

@@ -165,13 +165,13 @@ class VideoFolderDataset(KeypointDataset):
         self.tasks += ("propagation",) if tracked else ()
         label_files = [s.label_file for s in still_sets] + sorted({t.label_file for t in tracks})
         label_files += [csv for csv, _ in phases.values()]
-        seen = set(self.files.as_dict()["ignored"]) | set(self.files.as_dict()["skipped"])
+        for d in found.dlc:
+            if (d / "config.yaml").is_file():
+                self.files.used(d / "config.yaml", config="DeepLabCut project")
+        seen = {k for v in self.files.as_dict().values() for k in v}
         for p in found.others:
-            if p not in label_files and not any(d in p.parents for d in found.dlc):
-                if self.files.rel(p) not in seen:
-                    self.files.ignored(
-                        p, "not read (not a video or a label file this dataset reads)"
-                    )
+            if p not in label_files and self.files.rel(p) not in seen:
+                self.files.ignored(p, "not read (not a video or a label file this dataset reads)")
         self.notes = {
             "videos_found": len(candidates),
             "video_files": [self._rel(r.path) for r in readers],

@@ -209,3 +209,19 @@ def test_sleap_predictions_counted_only_when_asked(shared_data, tmp_path):
     assert both["ignored"]["clip.predictions.slp"] == (
         "predictions for clip.mp4, already labelled by clip.slp"
     )
+
+
+def test_dlc_openfield_mouse_every_file_listed(shared_data):
+    """Each file of the real DeepLabCut project is used, or ignored with the reason (issue #13)."""
+    files = build(project(shared_data, "dlc_openfield_mouse")).notes["files"]
+    assert files["used"] == {
+        "config.yaml": {"config": "DeepLabCut project"},
+        "labeled-data/m4s1/CollectedData_Pranav.h5": {"labels": "user", "images": 116},
+        "videos/m3v1mp4.mp4": {"size": [640, 480], "frames_header": 2330, "frames_usable": 2330},
+    }
+    assert files["ignored"] == {
+        "SOURCE.md": "not read (not a video or a label file this dataset reads)",
+        "labeled-data/m4s1/CollectedData_Pranav.csv": "the same labels as "
+        "CollectedData_Pranav.h5, which is read",
+    }
+    assert files["skipped"] == {}

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from kpbench.errors import ConfigError
+
 #: Steps between mid-epoch checkpoints (``--set checkpoint_every=N``; 0 turns them off).
 CHECKPOINT_EVERY = 50
 
@@ -113,14 +115,19 @@ class _Loop:
         self.ctx, self.model, self.optimizer, self.scheduler = ctx, model, optimizer, scheduler
         self.name = name
         every = (getattr(ctx, "config", None) or {}).get("checkpoint_every", CHECKPOINT_EVERY)
-        self.every = int(every or 0)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ConfigError(
+                f"checkpoint_every {every!r}: expected a whole number of steps >= 0 (0 checkpoints "
+                "at epoch ends only), e.g. --set checkpoint_every=50"
+            )
+        self.every = every
 
     def save(self, epoch: Epoch, finished: bool) -> None:
         self.ctx.save_checkpoint(
             {
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "epoch": epoch.index,
                 "step": epoch.done,
                 "epoch_done": finished,
@@ -137,7 +144,8 @@ class _Loop:
             return 0, None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         epoch, step = int(state["epoch"]), state.get("step")
         if step is None or state.get("epoch_done", True):  # an epoch-end checkpoint
             if "rng" in state:
@@ -155,8 +163,9 @@ def training_loop(
     one (noting ``resumed_from``: epoch and step); after each epoch's body, log its mean losses
     (plus :meth:`Epoch.log` values) and checkpoint.
 
-    ``model``, ``optimizer``, ``scheduler``: what the checkpoint holds (the bare model, not
-    its ``DistributedDataParallel`` wrapper). ``name`` labels the progress bar.
+    ``model``, ``optimizer``, ``scheduler`` (None without one): what the checkpoint holds
+    (the bare model, not its ``DistributedDataParallel`` wrapper). ``name`` labels the
+    progress bar.
     """
     loop = _Loop(ctx, model, optimizer, scheduler, name)
     start, saved = loop.restore()

@@ -123,3 +123,11 @@ def test_checkpoint_every_is_a_key_every_method_takes():
     assert resolve(spec)[0] == {"lr": 1}  # the default (50) lives in kpbench.training
     with pytest.raises(ConfigError, match="unknown key .checkpoint_evry. for method m"):
         resolve(spec, overrides={"checkpoint_evry": 7})
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "often"])
+def test_a_bad_checkpoint_every_is_one_clear_error(tmp_path, bad):
+    from kpbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"checkpoint_every {bad!r}: expected a whole number"):
+        _fit(_ctx(tmp_path, every=bad))

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kpbench.errors import KpbenchError
+
 log = logging.getLogger("kpbench")
 
 #: HTTP settings for kpbench's own MLflow calls, unless the user set them.
@@ -153,8 +155,6 @@ def prepare_store(tracking_uri: str | None, experiment: str) -> str:
     from filelock import FileLock, Timeout
     from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 
-    from kpbench.errors import KpbenchError
-
     uri = resolve_uri(tracking_uri)
     if uri.startswith("file:") and not MLFLOW_ALLOW_FILE_STORE.get():
         raise KpbenchError(
@@ -187,8 +187,7 @@ def prepare_store(tracking_uri: str | None, experiment: str) -> str:
 
 
 def _open_store(uri: str, experiment: str) -> None:
-    """Open the store (MLflow creates and migrates a fresh SQL schema here) and create the
-    experiment."""
+    """Open the store (MLflow creates and migrates a fresh schema here); create the experiment."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -198,12 +197,17 @@ def _open_store(uri: str, experiment: str) -> None:
 
 @contextmanager
 def http_env() -> Iterator[None]:
-    """Apply :data:`HTTP_ENV` (where unset) for the duration of one MLflow call."""
+    """Apply :data:`HTTP_ENV` (where unset) for the duration of one MLflow call, without
+    urllib3's per-retry warnings (kpbench reports a failure once)."""
     added = [k for k in HTTP_ENV if k not in os.environ]
     os.environ.update({k: HTTP_ENV[k] for k in added})
+    pool = logging.getLogger("urllib3.connectionpool")
+    level = pool.level
+    pool.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        pool.setLevel(level)
         for k in added:
             os.environ.pop(k, None)
 
@@ -215,8 +219,7 @@ class Tracker:
         enabled: False (``--no-mlflow``) makes every call a no-op.
         tracking_uri: MLflow tracking URI; None uses ``$MLFLOW_TRACKING_URI`` or ``./mlflow.db``.
         experiment: MLflow experiment name (created when missing).
-        results_dir: the run's results folder, named in the warning on the first error (how
-            to upload the record later); None for a plain warning.
+        results_dir: the run's results folder, for the `kpbench sync` hint of the warning.
         warn: False stays silent on errors (the caller reports :attr:`error` itself).
 
     Attributes:
@@ -248,8 +251,6 @@ class Tracker:
             with http_env():
                 call()
         except Exception as exc:
-            from kpbench.errors import KpbenchError
-
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             kind = "" if isinstance(exc, KpbenchError) else f"{type(exc).__name__}: "
             self.error = f"{what} failed: {kind}{first_line}"

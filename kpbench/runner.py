@@ -15,6 +15,9 @@ from typing import Any
 
 from kpbench import __version__, requirements
 from kpbench.config import load_config_file, parse_set, resolve
+from kpbench.distributed import broadcast as _shared_run_id
+from kpbench.distributed import mean_history
+from kpbench.distributed import setup as setup_distributed
 from kpbench.errors import ConfigError, DataError, IncompatibleError, KpbenchError
 from kpbench.plugins import Registry, get_registry
 
@@ -39,6 +42,7 @@ class RunOptions:
     experiment: str | None = None
     mlflow: bool = True
     resume: str | None = None  # a run id, or "latest"
+    run_id: str | None = None  # None: a new id (results.new_run_id); a sweep's cell id
     progress: bool = True
     threads: int | None = None  # CPU threads for torch; None keeps torch's default (the cores)
 
@@ -123,40 +127,6 @@ def _find_resume(results_dir: Path, dataset: str, method: str, wanted: str) -> s
     return open_runs[-1]
 
 
-def setup_distributed(device):
-    """Under ``torchrun`` (``WORLD_SIZE > 1``): join the process group (NCCL on CUDA, else gloo)
-    and use this process's GPU (``LOCAL_RANK``). On one process: ``device`` unchanged.
-
-    Returns:
-        ``(device, rank, world_size)``.
-    """
-    from kpbench.context import dist_env
-
-    rank, world, local = dist_env()
-    if world <= 1:
-        return device, rank, world
-    import torch
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device, rank, world
-
-
-def _shared_run_id(run_id: str, world: int) -> str:
-    """Rank 0's run id on every rank (one record, one artifact folder)."""
-    if world <= 1:
-        return run_id
-    import torch.distributed as dist
-
-    holder = [run_id]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def set_threads(threads: int | None) -> int:
     """Set torch's CPU threads (None keeps its default, one per core); return the count in use."""
     import torch
@@ -214,11 +184,10 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         )
     evalset = tspec.select(data, options)  # refuse unscorable input before training
 
-    run_id = (
-        _find_resume(opts.results_dir, opts.dataset, opts.method, opts.resume)
-        if opts.resume
-        else results.new_run_id(opts.method, opts.seed)
-    )
+    if opts.resume:
+        run_id = _find_resume(opts.results_dir, opts.dataset, opts.method, opts.resume)
+    else:
+        run_id = _new_run_id(opts)
     run_id = _shared_run_id(run_id, world)
     record_file = results.record_path(opts.results_dir, opts.dataset, opts.method, run_id)
     run_dir = record_file.with_suffix("")
@@ -263,7 +232,7 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         "params": None,
         "flops": None,
         "trains": mspec.trains_for(task),
-        "env": {**results.environment(), "threads": threads},
+        "env": {**results.environment(), "threads": threads, "world_size": world},
         "kpbench_version": __version__,
         "started_at": now(),
         "finished_at": None,
@@ -284,7 +253,12 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
         record["params_by_block"] = timing.count_params_by_child(method.model)
         if mspec.trains_for(task):
             stage = "train"
+            fit_start = time.perf_counter()
             method.fit(data, ctx)
+            ctx.note("fit_seconds", round(time.perf_counter() - fit_start, 3))
+            ctx.history = mean_history(ctx.history, world)  # epoch losses over all ranks
+        if rank != 0:  # rank 0 alone evaluates, exports, times and writes the record
+            return {"run_id": run_id, "rank": rank, "status": "finished"}
         stage = "evaluate"
         scored = evaluate(
             tspec, evalset, method, options, metric_specs, ctx, opts.seed,
@@ -325,6 +299,22 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     if record["status"] != "finished":
         raise KpbenchError(f"run {run_id} {record['error']} (record: {record_file})")
     return record
+
+
+def _new_run_id(opts: RunOptions) -> str:
+    """``opts.run_id`` (checked: a file name, not a finished run's) or a fresh id."""
+    from kpbench import results
+
+    if opts.run_id is None:
+        return results.new_run_id(opts.method, opts.seed)
+    if not opts.run_id or any(c in opts.run_id for c in '/\\:*?"<>| ') or opts.run_id[0] == ".":
+        raise ConfigError(f"--run-id {opts.run_id!r}: use letters, digits, '-', '_' and '.'")
+    record = results.record_path(opts.results_dir, opts.dataset, opts.method, opts.run_id)
+    if _finished(record):
+        raise ConfigError(
+            f"--run-id {opts.run_id}: that run finished ({record}); pick another id or delete the record"
+        )
+    return opts.run_id
 
 
 def build_dataset(dspec, data_dir, options: dict):

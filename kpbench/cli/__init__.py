@@ -7,10 +7,10 @@ import logging
 import sys
 
 from kpbench import __version__
-from kpbench.cli import compare, data, demo, info, listing, new_plugin, run, sync
+from kpbench.cli import compare, data, demo, info, listing, new_plugin, run, sweep, sync
 from kpbench.errors import KpbenchError
 
-VERBS = (run, listing, info, compare, data, demo, new_plugin, sync)
+VERBS = (run, listing, info, compare, data, demo, new_plugin, sweep, sync)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for re-launches (run --devices)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="kpbench: %(message)s"
     )

@@ -38,12 +38,24 @@ def register(sub) -> None:
         help="continue an interrupted run (default: the latest)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--run-id", help="name the run (default: a new time-stamped id); kpbench sweep sets it"
+    )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="data-parallel processes (torchrun on this machine; one per GPU, or CPU with gloo)",
+    )
     p.set_defaults(handler=handle)
 
 
 def handle(args) -> int:
+    from kpbench import distributed
     from kpbench.runner import RunOptions, run
 
+    if args.devices != 1 and distributed.world()[1] == 1:  # not yet under torchrun / srun
+        return distributed.launch(args.argv, args.devices, args.device)
     record = run(
         RunOptions(
             method=args.method,
@@ -60,11 +72,14 @@ def handle(args) -> int:
             experiment=args.experiment,
             mlflow=not args.no_mlflow,
             resume=args.resume,
+            run_id=args.run_id,
             progress=not args.no_progress,
             threads=args.threads,
         )
     )
-    print_summary(record)
+    distributed.finish()
+    if record.get("rank", 0) == 0:
+        print_summary(record)
     return 0
 
 

@@ -86,11 +86,15 @@ class Context:
         return self.checkpoint_path
 
     def load_checkpoint(self) -> dict | None:
-        import torch
+        from kpbench.weights import load_torch_file
 
         if not (self.resume and self.checkpoint_path.is_file()):
             return None
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        state = load_torch_file(
+            self.checkpoint_path,
+            "checkpoint",
+            "start a new run instead of --resume (the damaged checkpoint is left in place)",
+        )
         self.history = list(state.pop("history", []))
         return state
 

@@ -81,25 +81,12 @@ def load_state_dict(path: str | Path) -> dict:
     Raises:
         ConfigError: the file cannot be read, or does not hold a state dict.
     """
-    import pickle
-    import re
-
     import torch
 
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"(?i)unsupported(?: global:)? GLOBAL ([\w.]+)", str(exc))
-        if not found:  # a damaged or foreign file, not a refused global
-            raise ConfigError(_unreadable(path, exc)) from None
-        raise ConfigError(
-            f"weight file {str(path)!r} refused: it pickles Python objects beyond tensors "
-            f"({found.group(1)}), which torch.load(weights_only=True) does not run; use a state dict saved by "
-            "torch.save(model.state_dict()) from a source you trust"
-        ) from None
-    except Exception as exc:  # truncated file, not a torch file at all
-        raise ConfigError(_unreadable(path, exc)) from None
+    state = load_torch_file(
+        path, "weight file", "replace it with a file saved by torch.save(model.state_dict())"
+    )
     if isinstance(state, dict):
         for wrapper in ("state_dict", "model"):
             if isinstance(state.get(wrapper), dict):
@@ -117,8 +104,29 @@ def load_state_dict(path: str | Path) -> dict:
     return state
 
 
-def _unreadable(path: Path, exc: Exception) -> str:
-    return (
-        f"weight file {str(path)!r} could not be read as a torch state dict "
-        f"({type(exc).__name__}); replace it with a file saved by torch.save(model.state_dict())"
-    )
+def load_torch_file(path: Path, what: str, fix: str):
+    """``torch.load(path, map_location="cpu", weights_only=True)``; any failure is one
+    :class:`ConfigError` line naming ``what`` and ``path``: a refused global (a file that pickles
+    code) is named as such, a damaged or foreign file is "could not be read", each with ``fix``."""
+    import pickle
+    import re
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"(?i)unsupported(?: global:)? GLOBAL ([\w.]+)", str(exc))
+        if not found:  # a damaged or foreign file, not a refused global
+            raise ConfigError(_unreadable(what, path, exc, fix)) from None
+        raise ConfigError(
+            f"{what} {str(path)!r} refused: it pickles Python objects beyond tensors "
+            f"({found.group(1)}), which torch.load(weights_only=True) does not run; use a file "
+            "saved by torch.save of tensors and plain values, from a source you trust"
+        ) from None
+    except Exception as exc:  # truncated file, not a torch file at all
+        raise ConfigError(_unreadable(what, path, exc, fix)) from None
+
+
+def _unreadable(what: str, path: Path, exc: Exception, fix: str) -> str:
+    return f"{what} {str(path)!r} could not be read by torch.load ({type(exc).__name__}); {fix}"

@@ -43,6 +43,26 @@ def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_resuming_from_a_checkpoint_that_pickles_code_is_one_line(tmp_path):
+    """--resume reads the run's own checkpoint.pt the same way: a tampered or damaged one is a
+    ConfigError line naming it, never a multi-line UnpicklingError, and nothing runs."""
+    import torch
+
+    from kpbench.context import Context
+
+    ctx = Context({}, torch.device("cpu"), 0, tmp_path / "run", True, None, False, 0, 1, 0)
+    ctx.run_dir.mkdir()
+    marker = tmp_path / "ran"
+    torch.save({"epoch": 0, "payload": _Evil(marker)}, ctx.checkpoint_path)
+    with pytest.raises(ConfigError, match=r"^checkpoint .*checkpoint\.pt.* refused: .*system"):
+        ctx.load_checkpoint()
+    assert not marker.exists()
+    ctx.checkpoint_path.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ConfigError, match=r"could not be read .*start a new run") as info:
+        ctx.load_checkpoint()
+    assert "\n" not in str(info.value)
+
+
 def test_a_real_state_dict_still_loads(tmp_path):
     import torch
 

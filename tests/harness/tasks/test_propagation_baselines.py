@@ -61,7 +61,7 @@ def test_a_wrong_weight_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="not a torchvision ResNet-18 state dict: .* missing"):
         resnet18_stride8(tmp_path / "linear.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ConfigError, match="could not be read as a torch state dict"):
+    with pytest.raises(ConfigError, match="could not be read by torch.load"):
         resnet18_stride8(tmp_path / "junk.pth")
 
 

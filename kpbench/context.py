@@ -135,7 +135,8 @@ class Context:
             raise RuntimeError(
                 f"world_size {self.world_size} but no process group: launch with torchrun"
             )
-        return DistributedDataParallel(model, device_ids=ids)
+        # a curriculum (BKinD's) leaves some parameters out of the early steps' loss
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
     def sampler(self, dataset: Any, shuffle: bool = True) -> Any:
         """This rank's ``DistributedSampler`` (seeded by the run), or None on one process."""

@@ -152,6 +152,11 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     from kpbench.presets import layer_and_settings
     from kpbench.tracking import Tracker, run_params
 
+    if opts.results_dir.exists() and not opts.results_dir.is_dir():
+        raise ConfigError(
+            f"--results {opts.results_dir} is a file; it takes the folder records are written to"
+        )
+
     registry = registry or get_registry()
     task = pick_task(registry, opts.method, opts.dataset, opts.task)
     mspec, dspec, tspec = (
@@ -178,9 +183,11 @@ def run(opts: RunOptions, registry: Registry | None = None) -> dict:
     data_dir = getattr(data, "root", None) or opts.data_dir
     data_dir = Path(data_dir).resolve() if data_dir else None
     if task not in data.tasks:
+        unused = (data.notes.get("files") or {}).get("ignored") or {}
+        why = "".join(f"; {f} not used: {r}" for f, r in list(unused.items())[:2])
         raise DataError(
             f"dataset {opts.dataset} at {data_dir}: this folder serves {', '.join(data.tasks) or 'no task'}, "
-            f"not {task} (e.g. discovery2d needs the videos)"
+            f"not {task} (e.g. discovery2d needs the videos){why}"
         )
     evalset = tspec.select(data, options)  # refuse unscorable input before training
 

@@ -120,7 +120,10 @@ def print_summary(record: dict) -> None:
     )
     tr = record.get("tracking") or {}
     if tr.get("error"):
-        print(f"  MLflow: tracking failed ({tr['error']}); the JSON record has everything")
+        print(
+            f"  MLflow: tracking failed ({tr['error']}); the JSON record has everything: "
+            f"upload it later with `kpbench sync {Path(record['_path']).parents[2]}`"
+        )
     print(f"  record: {record['_path']}")
 
 

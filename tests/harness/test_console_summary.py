@@ -112,3 +112,22 @@ def test_no_metrics_reason_from_the_notes_and_sparse_joints(capsys):
     print_summary(_record(metrics=metrics, evaluation={"selection": {"excluded": {"tail": why}}}))
     out = capsys.readouterr().out
     assert f"  {why}\n" in out and "no metrics" not in out
+
+
+def test_a_run_the_tracker_missed_says_how_to_sync_it(capsys):
+    tracking = {"error": "start failed: ConnectionError: refused", "synced": False}
+    print_summary(_record(tracking=tracking, _path="out/res/d/m/r1.json"))
+    out = capsys.readouterr().out
+    assert "MLflow: tracking failed (start failed: ConnectionError: refused)" in out
+    assert "`kpbench sync out/res`" in out
+
+
+def test_results_that_is_a_file_is_one_line_before_anything_runs(registry, tmp_path, capsys):
+    (tmp_path / "results").write_text("not a folder")
+    argv = ["run", "--method", "toygrid", "--dataset", "toy", "--data-dir", str(tmp_path)]
+    argv += ["--no-mlflow", "--results", str(tmp_path / "results")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"kpbench: error: --results {tmp_path / 'results'} is a file; it takes the folder records are written to"
+    ]

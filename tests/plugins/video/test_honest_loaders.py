@@ -74,6 +74,23 @@ def test_predictions_only_slp_is_listed_as_ignored_or_used_with_the_option(
         build(tmp_path, use_predictions="yes")
 
 
+def test_a_pose_run_refused_for_want_of_labels_names_the_ignored_file(
+    tmp_path, write_video, capsys
+):
+    """The run's one error line says which file was not used as labels, and why."""
+    from kpbench.cli import main
+
+    write_video(tmp_path / "a.mp4", frames=12)
+    write_predictions(tmp_path / "a.slp", "a.mp4", 10)
+    argv = ["run", "--method", "hrnet", "--dataset", "video", "--data-dir", str(tmp_path)]
+    argv += ["--task", "pose2d", "--no-mlflow", "--results", str(tmp_path / "results")]
+    assert main(argv) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert "serves discovery2d" in line and "not pose2d" in line
+    assert "a.slp not used: predicted instances only (10 frames)" in line
+    assert "--set data.use_predictions=true" in line
+
+
 def test_predictions_file_beside_user_labels_gives_way(pen_copy):
     shutil.copy(pen_copy / "pen.slp", pen_copy / "pen.predictions.slp")
     data = build(pen_copy)

@@ -16,10 +16,9 @@ checkpoint in a fresh launch.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
-from kpbench.errors import ConfigError
+from kpbench.errors import ConfigError, KpbenchError
 
 
 def world() -> tuple[int, int, int]:
@@ -63,9 +62,21 @@ def launch(argv: list[str], devices: int, device: str = "auto") -> int:
             f"--devices {devices}: only {torch.cuda.device_count()} CUDA device(s) here; "
             "lower --devices or use --device cpu"
         )
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # torchrun's own default, made explicit
-    return subprocess.run(launch_command(strip_devices(argv), devices), env=env).returncode
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args
+    from torch.distributed.run import run as torchrun
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's own default, made explicit
+    try:  # in this process, so a failed rank ends in one line, not torchrun's traceback
+        torchrun(parse_args(launch_command(strip_devices(argv), devices)[3:]))
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        raise KpbenchError(
+            f"data-parallel run on {devices} processes: rank {rank} exited with code "
+            f"{failure.exitcode} (its error is above); fix it and continue from the last "
+            "checkpoint with the same command plus --resume RUN_ID"
+        ) from None
+    return 0
 
 
 def setup(device):

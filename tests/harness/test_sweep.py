@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sweep_testing import install_toy, toy_data, write_suite
@@ -134,3 +135,10 @@ def test_ray_executor_runs_cells_when_ray_is_installed(env, data):
     suite = load_suite(write_suite(env / "suite.yaml", data, [0, 1], failing=False))
     suite.run["mlflow"] = False
     assert sweep(suite, "ray", stream=io.StringIO()).counts()["finished"] == 2
+
+
+def test_the_example_suite_is_valid():
+    example = Path(__file__).resolve().parents[2] / "examples" / "suites" / "smoke.yaml"
+    suite = load_suite(example)
+    assert len(suite.cells) == 6 and {c.method for c in suite.cells} == {"hrnet"}
+    assert suite.run["threads"] == 1 and suite.slurm["max_parallel"] == 4

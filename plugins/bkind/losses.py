@@ -215,8 +215,9 @@ def rotation_equivariance_loss(
     size = size or h // 2
     target = render_gaussians(keypoints_tT.float(), size, var)
     loss, rotated = frames_tT.new_zeros((), dtype=torch.float32), []
+    detect = getattr(model, "module", model).detect  # the model inside DistributedDataParallel
     for k in QUARTER_TURNS:
-        kp = model.detect(torch.rot90(frames_tT, k, dims=(-2, -1)))["keypoints"]
+        kp = detect(torch.rot90(frames_tT, k, dims=(-2, -1)))["keypoints"]
         rotated.append(kp)
         want = torch.rot90(target, k, dims=(-2, -1)).detach()
         loss = loss + F.mse_loss(render_gaussians(kp.float(), size, var), want) / len(QUARTER_TURNS)

@@ -124,8 +124,11 @@ class BKinDMethod(TrainableMethod):
         ctx.note("encoder_weights", self.model.encoder_weights_source)
         ctx.note("perceptual_loss", self.loss.source)
         ctx.note("preprocess", c["preprocess"] or "none")
+        # drop a ragged last batch only where this rank's share holds a full one (under
+        # torchrun each rank sees ~1/world of the pairs): never train zero steps silently
+        share = -(-len(pairs) // max(ctx.world_size, 1))
         loader = ctx.loader(
-            pairs, batch_size=c["batch_size"], shuffle=True, drop_last=len(pairs) > c["batch_size"]
+            pairs, batch_size=c["batch_size"], shuffle=True, drop_last=share > c["batch_size"]
         )
         net = ctx.wrap_model(self.model)  # DistributedDataParallel under torchrun
         self.optimizer, sched = self._optimizer()

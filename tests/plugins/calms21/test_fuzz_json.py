@@ -7,10 +7,10 @@ disagree, truncated or non-UTF-8 bytes, deep nesting, non-UTF-8 file names."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
+from fuzzing import one_line_naming, write_fuzzed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,14 +104,11 @@ def files(draw):
 @given(files())
 def test_fuzzed_calms21_json(tmp_path_factory, case):
     name, text, rec, mutation = case
-    path = tmp_path_factory.mktemp("fuzz") / os.fsdecode(name)
-    path.write_bytes(text)
+    path = write_fuzzed(tmp_path_factory, "fuzz", name, text)
     try:
         sequences, arrays = parse_file(path)
     except DataError as exc:
-        message = str(exc)
-        assert "\n" not in message and path.name in message
-        message.encode("utf-8", "backslashreplace")  # printable as the CLI prints it
+        message = one_line_naming(exc, path.name)
         if mutation in FIELD_MUTATIONS:
             assert FIELD_MUTATIONS[mutation] in message, message
         return

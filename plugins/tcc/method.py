@@ -140,7 +140,7 @@ class TCCMethod(TrainableMethod):
         if self.kind == "frames":
             unit = S.to_unit(x)
             if rng is not None and self.config["augment"]:
-                unit = S.augment_frames(unit, rng)
+                unit = S.augment_frames(unit, rng, flip=self.config["flip"])
             return S.to_input(unit)
         if rng is not None and self.config["augment"]:
             return S.augment_keypoints(x, rng)

@@ -44,6 +44,7 @@ DEFAULTS = {
     "num_frames": 20,
     "sampling_offset": 1,  # DATA.RANDOM_OFFSET
     "augment": True,  # flip, brightness ±32/255, contrast [0.5, 1.5] (keypoints: scale)
+    "flip": True,  # the horizontal flip of "augment" (off where phases are named by direction)
     "lr": 1e-4,
     "steps": 150_000,  # TRAIN.MAX_ITERS
     "steps_per_epoch": 1000,  # a logged epoch and checkpoint (CHECKPOINT.SAVE_INTERVAL)

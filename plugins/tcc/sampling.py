@@ -62,12 +62,14 @@ def to_input(unit: torch.Tensor) -> torch.Tensor:
     return unit * 2.0 - 1.0
 
 
-def augment_frames(video: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """One video's frames ``(n, 3, S, S)`` in [0, 1], all with the same random flip,
-    brightness and contrast."""
+def augment_frames(
+    video: torch.Tensor, rng: np.random.Generator, flip: bool = True
+) -> torch.Tensor:
+    """One video's frames ``(n, 3, S, S)`` in [0, 1], all with the same random flip (when
+    ``flip``), brightness and contrast."""
     from torchvision.transforms.v2 import functional as TF
 
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and flip:
         video = TF.horizontal_flip(video)
     video = (video + rng.uniform(-BRIGHTNESS_DELTA, BRIGHTNESS_DELTA)).clamp(0.0, 1.0)
     return TF.adjust_contrast(video, float(rng.uniform(*CONTRAST_RANGE))).clamp(0.0, 1.0)

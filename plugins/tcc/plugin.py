@@ -44,7 +44,7 @@ DEFAULTS = {
     "num_frames": 20,
     "sampling_offset": 1,  # DATA.RANDOM_OFFSET
     "augment": True,  # flip, brightness ±32/255, contrast [0.5, 1.5] (keypoints: scale)
-    "flip": True,  # the horizontal flip of "augment" (off where phases are named by direction)
+    "flip": True,  # the horizontal flip of "augment" (off: never mirror a clip)
     "lr": 1e-4,
     "steps": 150_000,  # TRAIN.MAX_ITERS
     "steps_per_epoch": 1000,  # a logged epoch and checkpoint (CHECKPOINT.SAVE_INTERVAL)
@@ -88,6 +88,7 @@ PRESETS = {
         "steps_per_epoch": 200,
         "lr": 3e-4,
         "context_stride": 5,
+        "flip": False,  # a twin's clips all move one way round (docs/tcc.md, Measured)
         "behavior_window": 128,
         "probe_max_frames": 5000,
     },

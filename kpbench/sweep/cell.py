@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kpbench.sweep.suite import Cell
 
-FINISHED, RESUME, TODO = "finished", "resume", "todo"
+FINISHED, RESUME, NEW = "finished", "resume", "new"
 
 
 def read_record(cell: Cell, results: Path) -> dict | None:
@@ -27,13 +27,13 @@ def read_record(cell: Cell, results: Path) -> dict | None:
 
 
 def state(cell: Cell, results: Path) -> str:
-    """``finished`` (record says so), ``resume`` (a checkpoint waits) or ``todo``."""
+    """``finished`` (record says so), ``resume`` (a checkpoint waits) or ``new`` (nothing run yet)."""
     record = read_record(cell, results)
     if record and record.get("status") == "finished":
         return FINISHED
     if (cell.record_path(results).with_suffix("") / "checkpoint.pt").is_file():
         return RESUME
-    return TODO
+    return NEW
 
 
 def sweep_dir(results: Path) -> Path:

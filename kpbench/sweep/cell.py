@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kpbench.results import write_json
 from kpbench.sweep.suite import Cell
 
 FINISHED, RESUME, NEW = "finished", "resume", "new"
@@ -88,11 +89,7 @@ def error_line(cell: Cell, results: Path, returncode: int) -> str:
 
 
 def write_done(cell: Cell, results: Path, outcome: dict) -> None:
-    path = done_path(cell, results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(outcome), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(done_path(cell, results), outcome)  # atomically: the driver polls these files
 
 
 def read_done(path: Path) -> dict:

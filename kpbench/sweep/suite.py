@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kpbench import results as results_
 from kpbench.errors import ConfigError
 
 #: Options of ``run:`` passed to every ``kpbench run`` of the suite, with their defaults.
@@ -64,7 +65,7 @@ class Cell:
         return f"{self.method}-s{self.seed}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
     def record_path(self, results: Path) -> Path:
-        return Path(results) / self.dataset / self.method / f"{self.id}.json"
+        return results_.record_path(results, self.dataset, self.method, self.id)
 
     def label(self) -> str:
         sets = f" {' '.join(self.sets)}" if self.sets else ""
